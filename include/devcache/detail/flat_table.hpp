@@ -1,0 +1,334 @@
+// devcache/detail/flat_table.hpp — the open-addressing table inside one shard.
+//
+// Layout: two arrays of the same length, `meta_` (one byte per slot) and `slots_` (key and value
+// stored inline, no allocation per entry). meta 0 means empty; otherwise it is the slot's probe
+// distance + 1 (1 = the entry sits in its home slot), saturated at 255.
+//
+// Probing is linear with Robin Hood ordering: entries of a cluster stay sorted by home slot, so a
+// lookup stops as soon as it meets an entry closer to its home than the lookup is to its own
+// (meta < distance), and erase shifts the rest of the cluster back by one (no tombstones, so a
+// remove-heavy mix never degrades probe lengths). Insert places the entry at its sorted position and
+// shifts the cluster forward by one, which is equivalent to the classic swap chain.
+//
+// The home slot is fastrange(hash, capacity) = (hash * capacity) >> 64: it uses the hash's high
+// bits and works for any capacity. The shard is chosen from the low bits (sharded_map.hpp), so the
+// two choices are independent.
+//
+// Saturation: a distance of 255 or more is stored as 255. Past distance 254 a lookup no longer
+// trusts the Robin Hood order (insert may place an entry after saturated ones with later homes) and
+// scans to the end of the cluster; a saturated entry's true distance is recomputed from its hash
+// when erase shifts it back, so every stored distance below 255 stays exact. Only a flood of keys with
+// near-identical hashes (possible only with a fixed, known seed) reaches it; the table stays correct,
+// only slower.
+//
+// The table is not synchronised: the shard's lock guards it. Every operation takes the key's hash,
+// computed by the caller before taking the lock. Key and Value must be nothrow-move-constructible,
+// which makes growth and shifting no-throw once memory is allocated (strong guarantee).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <devcache/detail/hash_mix.hpp>
+
+namespace devcache::detail {
+
+template <class Key, class Value>
+struct Slot {
+  Key key;
+  Value value;
+
+  template <class K, class... Args>
+  explicit Slot(K&& k, Args&&... args)
+      : key(std::forward<K>(k)), value(std::forward<Args>(args)...) {}
+};
+
+template <class Key, class Value, class KeyEqual, class Allocator>
+class FlatTable {
+ public:
+  using slot_type = Slot<Key, Value>;
+  using slot_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<slot_type>;
+  using meta_allocator =
+      typename std::allocator_traits<Allocator>::template rebind_alloc<std::uint8_t>;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  static constexpr std::size_t min_capacity = 8;
+  // Grow past 7/8 full. Robin Hood keeps probe sequences short at this load.
+  static constexpr std::size_t max_load_num = 7;
+  static constexpr std::size_t max_load_den = 8;
+
+  static_assert(std::is_nothrow_move_constructible_v<Key>,
+                "devcache maps require a nothrow-move-constructible Key");
+  static_assert(std::is_nothrow_move_constructible_v<Value>,
+                "devcache maps require a nothrow-move-constructible Value");
+  static_assert(std::is_nothrow_destructible_v<Key> && std::is_nothrow_destructible_v<Value>,
+                "devcache maps require nothrow-destructible Key and Value");
+
+  explicit FlatTable(const Allocator& alloc = Allocator()) noexcept
+      : slot_alloc_(alloc), meta_alloc_(alloc) {}
+  FlatTable(const FlatTable&) = delete;
+  FlatTable& operator=(const FlatTable&) = delete;
+  ~FlatTable() { release(); }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] std::size_t allocated_bytes() const noexcept {
+    return capacity_ * (sizeof(slot_type) + 1);
+  }
+  [[nodiscard]] slot_type& slot(std::size_t i) noexcept { return slots_[i]; }
+  [[nodiscard]] const slot_type& slot(std::size_t i) const noexcept { return slots_[i]; }
+
+  /// Hints the cache about the line a lookup of `hash` will touch first.
+  void prefetch(std::uint64_t hash) const noexcept {
+    const std::size_t pos = home(hash);
+    __builtin_prefetch(meta_ + pos);
+    __builtin_prefetch(slots_ + pos);
+  }
+
+  /// Index of the entry with `key`, or npos.
+  template <class K>
+  [[nodiscard]] std::size_t find(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
+    std::size_t pos = home(hash);
+    for (unsigned dist = 1;; ++dist) {
+      const unsigned m = meta_[pos];
+      if (dist < 255) [[likely]] {
+        if (m < dist) return npos;
+        if (m == dist && eq(slots_[pos].key, key)) return pos;
+      } else {
+        // Saturated: distances no longer order the cluster, so scan to its end.
+        if (m == 0) return npos;
+        if (m == 255 && eq(slots_[pos].key, key)) return pos;
+      }
+      pos = next(pos);
+    }
+  }
+
+  /// Inserts a new entry built from (key, args...). Precondition: no entry with an equal key.
+  /// Strong guarantee: if building the entry, hashing during growth, or allocating throws, the
+  /// table is unchanged. Returns the entry's index.
+  template <class HashFn, class K, class... Args>
+  std::size_t insert_new(std::uint64_t hash, const HashFn& hash_fn, K&& key, Args&&... args) {
+    slot_type entry(std::forward<K>(key), std::forward<Args>(args)...);  // may throw: nothing changed
+    if (size_ >= grow_at_) rehash(grow_target(size_ + 1), hash_fn);
+    return place(hash, std::move(entry));
+  }
+
+  /// Removes the entry at `pos` and closes the gap. `hash_fn` is only called for entries whose
+  /// distance saturated; if it may throw, those hashes are computed before anything changes.
+  template <class HashFn>
+  void erase_at(std::size_t pos, const HashFn& hash_fn) {
+    if constexpr (!std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
+      // Rare path, possible only when distances saturate: precompute to keep the strong guarantee.
+      std::vector<std::uint64_t> saturated;
+      for (std::size_t j = next(pos); meta_[j] > 1; j = next(j)) {
+        if (meta_[j] == 255) saturated.push_back(hash_fn(slots_[j].key));
+      }
+      std::size_t k = 0;
+      erase_and_shift(pos, [&](const Key&) { return saturated[k++]; });
+    } else {
+      erase_and_shift(pos, hash_fn);
+    }
+  }
+
+  /// Ensures room for `n` entries without growth. Strong guarantee.
+  template <class HashFn>
+  void reserve(std::size_t n, const HashFn& hash_fn) {
+    if (n > grow_at_) rehash(capacity_for(n), hash_fn);
+  }
+
+  /// Destroys every entry and frees the arrays.
+  void clear() noexcept { release(); }
+
+  /// Calls f(slot_type&) for each entry, in slot order.
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      if (meta_[i] != 0) f(slots_[i]);
+    }
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      if (meta_[i] != 0) f(static_cast<const slot_type&>(slots_[i]));
+    }
+  }
+
+  /// Erases each entry for which pred(slot_type&) is true; returns how many. If pred throws, the
+  /// entries already erased stay erased and the table stays valid.
+  template <class Pred, class HashFn>
+  std::size_t erase_if(Pred&& pred, const HashFn& hash_fn) {
+    if (size_ == 0) return 0;
+    // Start right after an empty slot so no entry is shifted over the start (and visited twice, or
+    // skipped) while we walk: erase only moves entries backwards within their cluster.
+    std::size_t start = 0;
+    while (meta_[start] != 0) ++start;
+    std::size_t erased = 0;
+    std::size_t pos = next(start);
+    for (std::size_t remaining = capacity_; remaining != 0;) {
+      if (meta_[pos] != 0 && pred(slots_[pos])) {
+        erase_at(pos, hash_fn);
+        ++erased;
+        continue;  // the next entry of the cluster (if any) has just moved into pos
+      }
+      pos = next(pos);
+      --remaining;
+    }
+    return erased;
+  }
+
+ private:
+  static std::uint8_t* empty_meta() noexcept {
+    // Shared by every empty table: one zero byte that lookups read and nothing ever writes.
+    alignas(64) static std::uint8_t zero[1] = {0};
+    return zero;
+  }
+
+  [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept {
+    return static_cast<std::size_t>((static_cast<uint128>(hash) * capacity_) >> 64);
+  }
+  [[nodiscard]] std::size_t next(std::size_t pos) const noexcept {
+    return pos + 1 == capacity_ ? 0 : pos + 1;
+  }
+  [[nodiscard]] std::size_t distance(std::size_t pos, std::size_t home_pos) const noexcept {
+    return (pos >= home_pos ? pos - home_pos : pos + capacity_ - home_pos) + 1;
+  }
+  static std::uint8_t saturate(std::size_t d) noexcept {
+    return static_cast<std::uint8_t>(d < 255 ? d : 255);
+  }
+
+  static std::size_t capacity_for(std::size_t n) {
+    const std::size_t c = (n * max_load_den + max_load_num - 1) / max_load_num + 1;
+    return std::max(c, min_capacity);
+  }
+  [[nodiscard]] std::size_t grow_target(std::size_t n) const {
+    return std::max(capacity_for(n), capacity_ * 2);
+  }
+
+  // Puts an already-built entry at its Robin Hood position. No-throw (moves only).
+  std::size_t place(std::uint64_t hash, slot_type&& entry) noexcept {
+    std::size_t pos = home(hash);
+    unsigned dist = 1;
+    for (;; ++dist) {
+      const unsigned m = meta_[pos];
+      if (m < (dist < 255 ? dist : 255)) break;
+      pos = next(pos);
+    }
+    // Shift [pos, empty) forward by one, back to front.
+    std::size_t empty = pos;
+    while (meta_[empty] != 0) empty = next(empty);
+    for (std::size_t i = empty; i != pos;) {
+      const std::size_t prev = i == 0 ? capacity_ - 1 : i - 1;
+      std::construct_at(slots_ + i, std::move(slots_[prev]));
+      std::destroy_at(slots_ + prev);
+      meta_[i] = static_cast<std::uint8_t>(meta_[prev] == 255 ? 255 : meta_[prev] + 1);
+      i = prev;
+    }
+    std::construct_at(slots_ + pos, std::move(entry));
+    meta_[pos] = saturate(dist);
+    ++size_;
+    return pos;
+  }
+
+  template <class HashFn>
+  void erase_and_shift(std::size_t pos, const HashFn& hash_fn) noexcept {
+    std::destroy_at(slots_ + pos);
+    meta_[pos] = 0;
+    for (std::size_t j = next(pos); meta_[j] > 1; j = next(j)) {
+      // One slot closer to home: the distance drops by one. A saturated distance is recomputed.
+      const std::uint8_t moved =
+          meta_[j] == 255 ? saturate(distance(j, home(hash_fn(slots_[j].key))) - 1)
+                          : static_cast<std::uint8_t>(meta_[j] - 1);
+      std::construct_at(slots_ + pos, std::move(slots_[j]));
+      std::destroy_at(slots_ + j);
+      meta_[pos] = moved;
+      meta_[j] = 0;
+      pos = j;
+    }
+    --size_;
+  }
+
+  // Moves every entry into fresh arrays of `new_capacity` slots. Strong guarantee: allocation and
+  // (possibly throwing) hashing happen before any entry moves.
+  template <class HashFn>
+  void rehash(std::size_t new_capacity, const HashFn& hash_fn) {
+    slot_type* new_slots = std::allocator_traits<slot_allocator>::allocate(slot_alloc_, new_capacity);
+    std::uint8_t* new_meta = nullptr;
+    try {
+      new_meta = std::allocator_traits<meta_allocator>::allocate(meta_alloc_, new_capacity);
+    } catch (...) {
+      std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
+      throw;
+    }
+    std::memset(new_meta, 0, new_capacity);
+
+    std::vector<std::uint64_t> hashes;
+    if constexpr (!std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
+      try {
+        hashes.reserve(size_);
+        for (std::size_t i = 0; i < capacity_; ++i) {
+          if (meta_[i] != 0) hashes.push_back(hash_fn(slots_[i].key));
+        }
+      } catch (...) {
+        std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, new_meta, new_capacity);
+        std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
+        throw;
+      }
+    }
+
+    slot_type* old_slots = slots_;
+    std::uint8_t* old_meta = meta_;
+    const std::size_t old_capacity = capacity_;
+    slots_ = new_slots;
+    meta_ = new_meta;
+    capacity_ = new_capacity;
+    grow_at_ = new_capacity * max_load_num / max_load_den;
+    size_ = 0;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < old_capacity; ++i) {
+      if (old_meta[i] == 0) continue;
+      std::uint64_t h = 0;
+      if constexpr (std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
+        h = hash_fn(old_slots[i].key);
+      } else {
+        h = hashes[k++];
+      }
+      place(h, std::move(old_slots[i]));
+      std::destroy_at(old_slots + i);
+    }
+    if (old_capacity != 0) {
+      std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, old_meta, old_capacity);
+      std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, old_slots, old_capacity);
+    }
+  }
+
+  void release() noexcept {
+    if (capacity_ == 0) return;
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      if (meta_[i] != 0) std::destroy_at(slots_ + i);
+    }
+    std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, meta_, capacity_);
+    std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, slots_, capacity_);
+    meta_ = empty_meta();
+    slots_ = nullptr;
+    capacity_ = 0;
+    grow_at_ = 0;
+    size_ = 0;
+  }
+
+  std::uint8_t* meta_ = empty_meta();
+  slot_type* slots_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t grow_at_ = 0;
+  std::size_t size_ = 0;
+  [[no_unique_address]] slot_allocator slot_alloc_;
+  [[no_unique_address]] meta_allocator meta_alloc_;
+};
+
+}  // namespace devcache::detail

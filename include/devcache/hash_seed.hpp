@@ -1,0 +1,58 @@
+// devcache/hash_seed.hpp — the per-map secret that keys devcache's hashing.
+//
+// The keys of a device cache come from the network, so an attacker can choose them. A map whose
+// bucket choice is a fixed function of the key can be flooded with keys that all land in one place
+// (a "hash flooding" attack), turning O(1) operations into O(n). Every devcache map therefore mixes
+// the key's hash with a random per-map seed by default; a fixed seed is available for reproducible
+// tests and benchmarks, and is documented as unsafe against chosen keys.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+
+namespace devcache {
+
+/// The seed that keys a map's hash function.
+///
+/// `HashSeed::random()` (the default everywhere) draws a fresh secret; `HashSeed::fixed(v)` gives a
+/// reproducible one. Trivially copyable; thread-safe to copy.
+class HashSeed {
+ public:
+  /// A seed no two maps of a process share, derived from one std::random_device draw per process
+  /// (taken on first use, thread-safe) mixed with a per-call counter.
+  /// Thread-safety: safe from any thread (one relaxed atomic increment).
+  /// Throws: std::system_error only if std::random_device cannot be opened on first use.
+  static HashSeed random() {
+    static const std::uint64_t process_secret = [] {
+      std::random_device device;
+      return (std::uint64_t{device()} << 32) ^ std::uint64_t{device()};
+    }();
+    static std::atomic<std::uint64_t> counter{0};
+    const std::uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+    return HashSeed{splitmix(process_secret + n * 0x9E3779B97F4A7C15ULL)};
+  }
+
+  /// A fixed, reproducible seed. Not safe against attacker-chosen keys: use only for tests and
+  /// benchmarks. Never throws.
+  static constexpr HashSeed fixed(std::uint64_t value) noexcept { return HashSeed{value}; }
+
+  /// The seed's value. Never throws.
+  [[nodiscard]] constexpr std::uint64_t value() const noexcept { return value_; }
+
+  friend constexpr bool operator==(HashSeed, HashSeed) noexcept = default;
+
+ private:
+  constexpr explicit HashSeed(std::uint64_t value) noexcept : value_(value) {}
+
+  static constexpr std::uint64_t splitmix(std::uint64_t x) noexcept {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+  }
+
+  std::uint64_t value_;
+};
+
+}  // namespace devcache
