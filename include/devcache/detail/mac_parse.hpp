@@ -45,7 +45,16 @@ enum class MacParseErrc : std::uint8_t {
 };
 
 /// The separated spellings; `bare` is the 12-digit form without separators.
-enum class MacForm : std::uint8_t { unknown, bare, colon6, hyphen6, hyphen3, dot3, colon2, hyphen2 };
+enum class MacForm : std::uint8_t {
+  unknown,
+  bare,
+  colon6,
+  hyphen6,
+  hyphen3,
+  dot3,
+  colon2,
+  hyphen2
+};
 
 /// The shape of one form: separator, group count, digits per group, and the group count of the
 /// matching EUI-64 spelling (0 if there is none).
@@ -346,26 +355,22 @@ inline std::string make_mac_parse_message(std::string_view input, const MacParse
         m += info.max_digits == 2 ? "1 or 2" : to_string(info.max_digits);
         m += in_form;
       } else {
-        m += r.character == ':'   ? "1, 2 or 6"
-             : r.character == '-' ? "1, 2, 4 or 6"
-                                  : "4";
+        m += r.character == ':' ? "1, 2 or 6" : r.character == '-' ? "1, 2, 4 or 6" : "4";
         m += " before separator " + mac_quote_char(r.character);
       }
       break;
     }
     case MacParseErrc::bad_digit_count:
-      m += "found " + to_string(r.digits) +
-           (r.digits == 1 ? " hex digit" : " hex digits") +
+      m += "found " + to_string(r.digits) + (r.digits == 1 ? " hex digit" : " hex digits") +
            " and no separator, expected 12";
       break;
     case MacParseErrc::too_few_groups:
-      m += "too few groups: found " + to_string(r.group) + ", expected " +
-           to_string(info.groups) + in_form;
+      m += "too few groups: found " + to_string(r.group) + ", expected " + to_string(info.groups) +
+           in_form;
       break;
     case MacParseErrc::too_many_groups:
-      m += "too many groups: found " + to_string(r.group) + ", expected " +
-           to_string(info.groups) + in_form + " (group " + to_string(info.groups + 1) +
-           " starts" + at + ")";
+      m += "too many groups: found " + to_string(r.group) + ", expected " + to_string(info.groups) +
+           in_form + " (group " + to_string(info.groups + 1) + " starts" + at + ")";
       break;
     case MacParseErrc::eui64:
       m += "this is a 64-bit EUI-64 address (8 octets), not a 48-bit MAC address";
