@@ -1,4 +1,5 @@
-// devcache/hash_seed.hpp — the per-map secret that keys devcache's hashing.
+// devcache/hash_seed.hpp — the per-map secret that keys devcache's hashing, and the
+// customisation point that lets 64-bit keys skip a second hash.
 //
 // The keys of a device cache come from the network, so an attacker can choose them. A map whose
 // bucket choice is a fixed function of the key can be flooded with keys that all land in one place
@@ -8,8 +9,11 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <type_traits>
 
 namespace devcache {
 
@@ -54,5 +58,40 @@ class HashSeed {
 
   std::uint64_t value_;
 };
+
+/// Customisation point for key types that are a 64-bit value at heart (MacAddress is one).
+///
+/// A map that uses the default `std::hash<Key>` feeds `RawHashInput<Key>::get(key)` straight to
+/// its keyed mixer instead of hashing twice (std::hash, then the seeded mix): the seeded mix alone
+/// already spreads every input bit over the whole result. A user-supplied Hash is always used as
+/// given. Specialise it next to the key type with
+/// `static constexpr std::uint64_t get(const Key&) noexcept`, which must be injective (distinct keys,
+/// distinct values). Integral keys need no specialisation.
+template <class Key>
+struct RawHashInput;
+
+namespace detail {
+
+template <class Key, class Hash>
+concept HasRawHashInput =
+    std::same_as<Hash, std::hash<Key>> &&
+    (std::integral<Key> || requires(const Key& k) {
+      { RawHashInput<Key>::get(k) } noexcept -> std::same_as<std::uint64_t>;
+    });
+
+/// The value a map with hasher `Hash` feeds to its keyed mixer for `key`.
+template <class Key, class Hash>
+constexpr std::uint64_t hash_input(const Hash& hash, const Key& key) noexcept(
+    HasRawHashInput<Key, Hash> || std::is_nothrow_invocable_v<const Hash&, const Key&>) {
+  if constexpr (HasRawHashInput<Key, Hash> && std::integral<Key>) {
+    return static_cast<std::uint64_t>(key);
+  } else if constexpr (HasRawHashInput<Key, Hash>) {
+    return RawHashInput<Key>::get(key);
+  } else {
+    return static_cast<std::uint64_t>(hash(key));
+  }
+}
+
+}  // namespace detail
 
 }  // namespace devcache

@@ -48,6 +48,7 @@
 
 #include <devcache/detail/mac_parse.hpp>
 #include <devcache/errors.hpp>
+#include <devcache/hash_seed.hpp>
 
 namespace devcache {
 
@@ -259,6 +260,13 @@ consteval MacAddress operator""_mac(const char* text, std::size_t size) {
 }  // namespace literals
 
 }  // namespace devcache
+
+/// devcache's maps feed a MacAddress's 48-bit value straight to their seeded mixer (see
+/// RawHashInput in hash_seed.hpp) rather than hashing it twice.
+template <>
+struct devcache::RawHashInput<devcache::MacAddress> {
+  static constexpr std::uint64_t get(devcache::MacAddress mac) noexcept { return mac.to_u64(); }
+};
 
 /// The unkeyed default hash: a bijective 64-bit finaliser over all 48 bits (never the identity).
 /// devcache's maps mix it again with a per-map random seed.

@@ -8,7 +8,9 @@
 // rehashes only that shard, under its lock.
 //
 // Every key is hashed once per operation, before any lock is taken: `Hash` gives a 64-bit value that
-// a keyed mixer (detail/hash_mix.hpp) combines with the map's secret seed. The low bits of the result
+// a keyed mixer (detail/hash_mix.hpp) combines with the map's secret seed. With the default
+// std::hash, integral keys and keys that specialise RawHashInput (MacAddress) skip std::hash and go
+// straight to the keyed mixer. The low bits of the result
 // pick the shard, the high bits the home slot inside it, so the two choices are independent.
 //
 // Locking protocol
@@ -37,6 +39,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <concepts>
 #include <cstddef>
@@ -44,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -337,6 +341,70 @@ class ShardedMap {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Batches: the hot loop of a device registry (heartbeats for many devices at once)
+
+  /// For each key of `keys` that is present, calls f(const Key&, Value&) on its value in place;
+  /// returns how many were present. Equivalent to calling visit(key, ...) for each key, but faster:
+  /// keys are taken in chunks of batch_chunk, grouped by shard, and each group is done under one
+  /// acquisition of its shard's lock, with every key's slot prefetched before the first is touched,
+  /// so cache misses overlap instead of following one another. Keys of one shard are visited in
+  /// the order given (a key listed twice is visited twice); keys of different shards in shard
+  /// order. Each key's visit is atomic; the batch as a whole is not.
+  /// Locks each touched shard exclusive, once per chunk. O(keys.size()). f must not call into this
+  /// map. Throws: whatever Hash, KeyEqual or f throw (keys not yet reached are then not visited).
+  template <class F>
+    requires std::invocable<F&, const Key&, Value&>
+  std::size_t visit_many(std::span<const Key> keys, F&& f) {
+    check("visit_many");
+    std::size_t found = 0;
+    for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
+      detail::ExclusiveGuard guard(s.lock);
+      for (std::size_t i = 0; i < n; ++i) s.table.prefetch(items[i].hash);
+      const detail::CallbackScope scope(this);
+      for (std::size_t i = 0; i < n; ++i) {
+        const Key& key = keys[items[i].index];
+        const std::size_t pos = s.table.find(items[i].hash, key, equal_);
+        if (pos == table_type::npos) continue;
+        ++found;
+        f(key, s.table.slot(pos).value);
+      }
+    });
+    return found;
+  }
+
+  /// For each key of `keys`: if present, calls f(const Key&, Value&) in place; otherwise inserts a
+  /// copy of `value`. Returns how many it inserted. Batched like visit_many; each key's upsert is
+  /// atomic, the batch is not.
+  /// Locks each touched shard exclusive, once per chunk. Amortised O(keys.size()). f must not call
+  /// into this map. Throws: whatever Hash, KeyEqual, f or Value's copy throw, std::bad_alloc (keys
+  /// not yet reached are then untouched; the key being inserted is not inserted).
+  template <class F>
+    requires std::invocable<F&, const Key&, Value&> && std::copy_constructible<Value>
+  std::size_t upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
+    check("upsert_many");
+    std::size_t inserted = 0;
+    for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
+      detail::ExclusiveGuard guard(s.lock);
+      for (std::size_t i = 0; i < n; ++i) s.table.prefetch(items[i].hash);
+      for (std::size_t i = 0; i < n; ++i) {
+        const Key& key = keys[items[i].index];
+        const std::size_t pos = s.table.find(items[i].hash, key, equal_);
+        if (pos != table_type::npos) {
+          const detail::CallbackScope scope(this);
+          f(key, s.table.slot(pos).value);
+        } else {
+          s.table.insert_new(items[i].hash, bound_hash(), key, value);
+          ++inserted;
+        }
+      }
+    });
+    return inserted;
+  }
+
+  /// How many keys the batch calls hash and group at a time.
+  static constexpr std::size_t batch_chunk = 64;
+
+  // ---------------------------------------------------------------------------------------------
   // Erasure
 
   /// Erases the key; returns true if it was present. Locks one shard exclusive.
@@ -487,16 +555,47 @@ class ShardedMap {
   // The keyed hash of a stored key, for the table's growth and erase paths.
   struct BoundHash {
     const ShardedMap* map;
-    std::uint64_t operator()(const Key& key) const
-        noexcept(std::is_nothrow_invocable_v<const Hash&, const Key&>) {
+    std::uint64_t operator()(const Key& key) const noexcept(noexcept(map->hash(key))) {
       return map->hash(key);
     }
   };
   [[nodiscard]] BoundHash bound_hash() const noexcept { return BoundHash{this}; }
 
+  struct BatchItem {
+    std::uint64_t hash;
+    std::size_t shard;
+    std::size_t index;  // into the caller's span
+  };
+
+  // Splits `keys` into chunks, hashes each chunk's keys, sorts them by shard (stable: a shard's
+  // keys keep their order) and calls group(shard, items, count) once per shard present in the
+  // chunk.
+  template <class Group>
+  void for_each_shard_group(std::span<const Key> keys, Group&& group) {
+    std::array<BatchItem, batch_chunk> items;
+    for (std::size_t base = 0; base < keys.size(); base += batch_chunk) {
+      const std::size_t n = std::min(batch_chunk, keys.size() - base);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t h = hash(keys[base + i]);
+        // Insertion sort by shard as the items arrive: stable, no allocation, and cheap for a
+        // chunk this small.
+        const BatchItem item{h, h & (shard_count_ - 1), base + i};
+        std::size_t j = i;
+        for (; j > 0 && items[j - 1].shard > item.shard; --j) items[j] = items[j - 1];
+        items[j] = item;
+      }
+      for (std::size_t first = 0; first < n;) {
+        std::size_t last = first + 1;
+        while (last < n && items[last].shard == items[first].shard) ++last;
+        group(shards_[items[first].shard], items.data() + first, last - first);
+        first = last;
+      }
+    }
+  }
+
   [[nodiscard]] std::uint64_t hash(const Key& key) const
-      noexcept(std::is_nothrow_invocable_v<const Hash&, const Key&>) {
-    return mix_(static_cast<std::uint64_t>(hasher_(key)));
+      noexcept(noexcept(detail::hash_input(std::declval<const Hash&>(), key))) {
+    return mix_(detail::hash_input(hasher_, key));
   }
   [[nodiscard]] Shard& shard_for(std::uint64_t h) const noexcept {
     return shards_[h & (shard_count_ - 1)];

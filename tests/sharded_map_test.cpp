@@ -1,0 +1,115 @@
+// ShardedMap-specific behaviour beyond the shared conformance suite: the batch calls, the
+// raw-hash-input path for integral and MacAddress keys, and the shard layout.
+#include <devcache/mac_address.hpp>
+#include <devcache/sharded_map.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+using devcache::HashSeed;
+using devcache::MacAddress;
+using devcache::ShardedMap;
+
+TEST_CASE("visit_many visits exactly the present keys, in order per key", "[sharded_map][batch]") {
+  ShardedMap<std::uint64_t, std::uint64_t> map(8, HashSeed::fixed(7));
+  for (std::uint64_t k = 0; k < 1000; k += 2) map.insert(k, 0);
+
+  std::vector<std::uint64_t> keys;
+  std::mt19937_64 rng(42);
+  std::map<std::uint64_t, std::uint64_t> expected;
+  std::size_t expected_found = 0;
+  for (int i = 0; i < 5000; ++i) {  // spans many chunks, with repeats and absent keys
+    const std::uint64_t k = rng() % 1000;
+    keys.push_back(k);
+    if (k % 2 == 0) {
+      ++expected[k];
+      ++expected_found;
+    }
+  }
+  std::vector<std::uint64_t> seen;
+  const std::size_t found = map.visit_many(std::span<const std::uint64_t>(keys),
+                                           [&](const std::uint64_t& k, std::uint64_t& v) {
+                                             ++v;
+                                             seen.push_back(k);
+                                           });
+  CHECK(found == expected_found);
+  CHECK(seen.size() == expected_found);
+  for (std::uint64_t k = 0; k < 1000; k += 2) {
+    const auto it = expected.find(k);
+    CHECK(map.find(k) == (it == expected.end() ? 0 : it->second));
+  }
+  CHECK(map.visit_many(std::span<const std::uint64_t>(), [](const std::uint64_t&, std::uint64_t&) {}) == 0);
+}
+
+TEST_CASE("upsert_many inserts the absent keys once and updates the rest", "[sharded_map][batch]") {
+  ShardedMap<MacAddress, std::string> map;
+  std::vector<MacAddress> keys;
+  for (std::uint64_t i = 0; i < 300; ++i) keys.push_back(MacAddress::from_u64(0x001122000000ULL | (i % 100)));
+  const std::size_t inserted = map.upsert_many(std::span<const MacAddress>(keys),
+                                               [](const MacAddress&, std::string& v) { v += "+"; },
+                                               std::string("new"));
+  CHECK(inserted == 100);
+  CHECK(map.size() == 100);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    CHECK(map.find(MacAddress::from_u64(0x001122000000ULL | i)) == std::optional<std::string>("new++"));
+  }
+}
+
+TEST_CASE("a throwing batch callback leaves the map usable", "[sharded_map][batch]") {
+  ShardedMap<std::uint64_t, std::uint64_t> map(4, HashSeed::fixed(1));
+  for (std::uint64_t k = 0; k < 100; ++k) map.insert(k, k);
+  std::vector<std::uint64_t> keys(100);
+  for (std::uint64_t k = 0; k < 100; ++k) keys[k] = k;
+  int calls = 0;
+  CHECK_THROWS_AS(map.visit_many(std::span<const std::uint64_t>(keys),
+                                 [&](const std::uint64_t&, std::uint64_t&) {
+                                   if (++calls == 10) throw std::runtime_error("boom");
+                                 }),
+                  std::runtime_error);
+  CHECK(calls == 10);
+  // Every lock was released: exclusive operations on every shard go through.
+  for (std::uint64_t k = 0; k < 100; ++k) CHECK(map.visit(k, [](std::uint64_t& v) { ++v; }));
+  CHECK(map.size() == 100);
+}
+
+TEST_CASE("default hashing spreads sequential MACs evenly over the shards", "[sharded_map]") {
+  // oui-seq keys (one vendor, serial numbers) would all land in a few shards under a weak shard
+  // selection. With the keyed mix the largest shard stays close to the mean.
+  ShardedMap<MacAddress, std::uint64_t> map(16);
+  constexpr std::uint64_t n = 1 << 16;
+  for (std::uint64_t i = 0; i < n; ++i) map.insert(MacAddress::from_u64((0x001122ULL << 24) | i), i);
+  const auto sizes = map.shard_sizes();
+  REQUIRE(sizes.size() == 16);
+  const double mean = static_cast<double>(n) / 16;
+  for (const std::size_t s : sizes) {
+    CHECK(static_cast<double>(s) < mean * 1.1);
+    CHECK(static_cast<double>(s) > mean * 0.9);
+  }
+}
+
+TEST_CASE("two maps with the same fixed seed place keys identically", "[sharded_map]") {
+  ShardedMap<std::uint64_t, int> a(32, HashSeed::fixed(99));
+  ShardedMap<std::uint64_t, int> b(32, HashSeed::fixed(99));
+  ShardedMap<std::uint64_t, int> c(32, HashSeed::fixed(100));
+  int differ = 0;
+  for (std::uint64_t k = 0; k < 256; ++k) {
+    CHECK(a.shard_of(k) == b.shard_of(k));
+    differ += a.shard_of(k) != c.shard_of(k) ? 1 : 0;
+  }
+  CHECK(differ > 128);  // another seed moves most keys (about 31/32 of them)
+  CHECK(HashSeed::random() != HashSeed::random());
+}
+
+TEST_CASE("an empty map allocates only its shard array", "[sharded_map]") {
+  ShardedMap<MacAddress, std::uint64_t> map(8);
+  CHECK(map.allocated_bytes() == 8 * 64);
+  map.insert(MacAddress::from_u64(1), 1);
+  CHECK(map.allocated_bytes() > 8 * 64);
+  map.clear();
+  CHECK(map.allocated_bytes() == 8 * 64);
+}
