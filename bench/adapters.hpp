@@ -1,0 +1,191 @@
+// bench/adapters.hpp — one small adapter per map, all with the same five operations:
+//   read(k, out) / insert(k, v) (only if absent) / remove(k, old) / update(k) (value += 1 in place,
+//   atomically) / for_each(f) (quiescent: used only to check the final state).
+// Peers hash their u64 keys with murmur3's fmix64 (Fmix64) so that weak hashing flatters nobody.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <string_view>
+#include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
+#include <libcuckoo/cuckoohash_map.hh>
+#include <tbb/concurrent_hash_map.h>
+
+#include <devcache/cuckoo_map.hpp>
+#include <devcache/mac_address.hpp>
+#include <devcache/sharded_map.hpp>
+
+#include "workload.hpp"
+
+namespace devcache::bench {
+
+/// devcache's maps, keyed by MacAddress with their default (randomly seeded, keyed) hashing.
+template <template <class...> class MapT>
+class DevcacheAdapter {
+ public:
+  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
+    return map_.cvisit(MacAddress::from_u64(k), [&](const std::uint64_t& v) { out = v; });
+  }
+  bool insert(std::uint64_t k, std::uint64_t v) { return map_.insert(MacAddress::from_u64(k), v); }
+  bool remove(std::uint64_t k, std::uint64_t& old) {
+    return map_.erase_if(MacAddress::from_u64(k), [&](const std::uint64_t& v) {
+      old = v;
+      return true;
+    });
+  }
+  bool update(std::uint64_t k) {
+    return map_.visit(MacAddress::from_u64(k), [](std::uint64_t& v) { ++v; });
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    map_.cvisit_all([&](const MacAddress& k, const std::uint64_t& v) { f(k.to_u64(), v); });
+  }
+  [[nodiscard]] std::size_t size() const { return map_.size(); }
+  MapT<MacAddress, std::uint64_t>& map() { return map_; }
+
+ private:
+  MapT<MacAddress, std::uint64_t> map_;
+};
+using ShardedMapAdapter = DevcacheAdapter<ShardedMap>;
+using CuckooMapAdapter = DevcacheAdapter<CuckooMap>;
+
+class LibcuckooAdapter {
+ public:
+  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const { return map_.find(k, out); }
+  bool insert(std::uint64_t k, std::uint64_t v) { return map_.insert(k, v); }
+  bool remove(std::uint64_t k, std::uint64_t& old) {
+    return map_.erase_fn(k, [&](std::uint64_t& v) {
+      old = v;
+      return true;
+    });
+  }
+  bool update(std::uint64_t k) {
+    return map_.update_fn(k, [](std::uint64_t& v) { ++v; });
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    auto locked = map_.lock_table();
+    for (const auto& [k, v] : locked) f(k, v);
+  }
+  [[nodiscard]] std::size_t size() const { return map_.size(); }
+
+ private:
+  mutable libcuckoo::cuckoohash_map<std::uint64_t, std::uint64_t, Fmix64> map_;
+};
+
+struct TbbHashCompare {
+  static std::size_t hash(std::uint64_t k) { return Fmix64{}(k); }
+  static bool equal(std::uint64_t a, std::uint64_t b) { return a == b; }
+};
+
+template <class Allocator = tbb::tbb_allocator<std::pair<const std::uint64_t, std::uint64_t>>>
+class TbbAdapterT {
+  using Map = tbb::concurrent_hash_map<std::uint64_t, std::uint64_t, TbbHashCompare, Allocator>;
+
+ public:
+  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
+    typename Map::const_accessor a;
+    if (!map_.find(a, k)) return false;
+    out = a->second;
+    return true;
+  }
+  bool insert(std::uint64_t k, std::uint64_t v) { return map_.insert({k, v}); }
+  bool remove(std::uint64_t k, std::uint64_t& old) {
+    typename Map::accessor a;
+    if (!map_.find(a, k)) return false;
+    old = a->second;
+    return map_.erase(a);
+  }
+  bool update(std::uint64_t k) {
+    typename Map::accessor a;
+    if (!map_.find(a, k)) return false;
+    ++a->second;
+    return true;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : map_) f(k, v);
+  }
+  [[nodiscard]] std::size_t size() const { return map_.size(); }
+
+ private:
+  Map map_;
+};
+using TbbAdapter = TbbAdapterT<>;
+
+class StdMutexAdapter {
+ public:
+  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
+    std::shared_lock lock(mutex_);
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    out = it->second;
+    return true;
+  }
+  bool insert(std::uint64_t k, std::uint64_t v) {
+    std::unique_lock lock(mutex_);
+    return map_.emplace(k, v).second;
+  }
+  bool remove(std::uint64_t k, std::uint64_t& old) {
+    std::unique_lock lock(mutex_);
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    old = it->second;
+    map_.erase(it);
+    return true;
+  }
+  bool update(std::uint64_t k) {
+    std::unique_lock lock(mutex_);
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    ++it->second;
+    return true;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : map_) f(k, v);
+  }
+  [[nodiscard]] std::size_t size() const { return map_.size(); }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::uint64_t, std::uint64_t, Fmix64> map_;
+};
+
+/// The unsynchronised ceiling: run with one thread only.
+class AbslAdapter {
+ public:
+  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    out = it->second;
+    return true;
+  }
+  bool insert(std::uint64_t k, std::uint64_t v) { return map_.emplace(k, v).second; }
+  bool remove(std::uint64_t k, std::uint64_t& old) {
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    old = it->second;
+    map_.erase(it);
+    return true;
+  }
+  bool update(std::uint64_t k) {
+    const auto it = map_.find(k);
+    if (it == map_.end()) return false;
+    ++it->second;
+    return true;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [k, v] : map_) f(k, v);
+  }
+  [[nodiscard]] std::size_t size() const { return map_.size(); }
+
+ private:
+  absl::flat_hash_map<std::uint64_t, std::uint64_t, Fmix64> map_;
+};
+
+}  // namespace devcache::bench
