@@ -1116,21 +1116,21 @@ TEST_CASE("ShardedMap stays correct with a hash of k / 1000 (saturated distances
   run_differential(map, differential_ops / 4, 5000, 6);
 }
 
-// KNOWN BUG (detail/flat_table.hpp, saturated distances; the next test shows the mechanism).
-// Tagged [!shouldfail] so the suite stays green; Catch reports them as failures once the bug is
-// fixed: remove the tag then.
-TEST_CASE("BUG: ShardedMap with a hash of k / 1000 loses keys when half of them are erased",
-          "[sharded_map][robin_hood][known-bug][!shouldfail]") {
+// Regression tests for a bug found in review: an insert past saturation (distance >= 255) ignored
+// home-slot order, and erasures in front later made the disorder visible, losing keys. The next
+// test shows the mechanism.
+TEST_CASE("ShardedMap with a hash of k / 1000 keeps every key when half of them are erased",
+          "[sharded_map][robin_hood][regression]") {
   ShardedMap<u64, u64, DivHash> map(2, HashSeed::fixed(18));
   for (u64 i = 0; i < 5000; ++i) REQUIRE(map.insert(i * 7 % 5000, i * 7 % 5000));
-  require_contents(map, 5000);  // passes: every key is found before the erasures
+  require_contents(map, 5000);
   u64 failed_erases = 0;
   for (u64 i = 0; i < 5000; i += 2) failed_erases += map.erase(i) ? 0 : 1;
   u64 lost = 0;
   for (u64 i = 1; i < 5000; i += 2) lost += map.contains(i) ? 0 : 1;
-  CHECK(failed_erases == 0);  // fails: present keys that erase() cannot find
-  CHECK(lost == 0);           // fails: odd keys, never erased, that contains() no longer finds
-  CHECK(map.size() == 2500);  // fails: the unfound even keys are still stored
+  CHECK(failed_erases == 0);  // the bug: present keys that erase() could not find
+  CHECK(lost == 0);           // the bug: odd keys, never erased, that contains() no longer found
+  CHECK(map.size() == 2500);
 }
 
 namespace {
@@ -1142,8 +1142,8 @@ struct TwoGroupHash {
 };
 }  // namespace
 
-TEST_CASE("BUG: ShardedMap loses a key after a saturated insert and erasures",
-          "[sharded_map][robin_hood][known-bug][!shouldfail]") {
+TEST_CASE("ShardedMap does not lose a key after a saturated insert and erasures",
+          "[sharded_map][robin_hood][regression]") {
   // Two groups of keys whose home slots are a few dozen slots apart: pick group hashes whose keyed
   // hashes differ by 2^58..2^59, so the homes (the hash's high bits scaled to the capacity, ~1200
   // here) are 1/64..1/32 of the table apart, whatever the exact capacity.
@@ -1164,19 +1164,19 @@ TEST_CASE("BUG: ShardedMap loses a key after a saturated insert and erasures",
   for (u64 i = 0; i < 300; ++i) REQUIRE(map.insert(i, i));
   // A group-B key walks to the end of the cluster (its distance saturates too) ...
   REQUIRE(map.insert(1'000'000, u64{0}));
-  // ... and one more group-A key is placed after it, out of Robin Hood order (home_a < home_b).
+  // ... and one more group-A key (the bug placed it after the B key, out of home order).
   REQUIRE(map.insert(300, u64{300}));
   REQUIRE(map.contains(300));
-  // Erasing from the front shifts both back until their distances are exact again (< 255): now
-  // the B key's distance is smaller than the A key's at that slot, and lookups of the A key stop
-  // there.
+  // Erasing from the front shifts both back until their distances are exact again (< 255); with
+  // the bug, the B key's distance was then smaller than the A key's at that slot, and lookups of
+  // the A key stopped there.
   for (u64 i = 0; i < 100; ++i) REQUIRE(map.erase(i));
   CHECK(map.size() == 202);
   CHECK(map.contains(1'000'000));
-  CHECK(map.contains(300));              // fails: the entry is still stored but unreachable
-  CHECK(map.find(300) == u64{300});      // fails
-  CHECK_FALSE(map.insert(300, u64{1}));  // fails: inserts a duplicate key
-  CHECK(map.size() == 202);              // fails: 203
+  CHECK(map.contains(300));  // the bug: stored but unreachable
+  CHECK(map.find(300) == u64{300});
+  CHECK_FALSE(map.insert(300, u64{1}));  // the bug: inserted a duplicate key
+  CHECK(map.size() == 202);              // the bug: 203
 }
 
 TEST_CASE("CuckooMap cannot store more than 8 keys with one hash", "[cuckoo_map]") {

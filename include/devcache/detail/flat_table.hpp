@@ -7,19 +7,21 @@
 // Probing is linear with Robin Hood ordering: entries of a cluster stay sorted by home slot, so a
 // lookup stops as soon as it meets an entry closer to its home than the lookup is to its own
 // (meta < distance), and erase shifts the rest of the cluster back by one (no tombstones, so a
-// remove-heavy mix never degrades probe lengths). Insert places the entry at its sorted position and
-// shifts the cluster forward by one, which is equivalent to the classic swap chain.
+// remove-heavy mix never degrades probe lengths). Insert places the entry at its sorted position
+// and shifts the cluster forward by one, which is equivalent to the classic swap chain.
 //
 // The home slot is fastrange(hash, capacity) = (hash * capacity) >> 64: it uses the hash's high
 // bits and works for any capacity. The shard is chosen from the low bits (sharded_map.hpp), so the
 // two choices are independent.
 //
-// Saturation: a distance of 255 or more is stored as 255. Past distance 254 a lookup no longer
-// trusts the Robin Hood order (insert may place an entry after saturated ones with later homes) and
-// scans to the end of the cluster; a saturated entry's true distance is recomputed from its hash
-// when erase shifts it back, so every stored distance below 255 stays exact. Only a flood of keys with
-// near-identical hashes (possible only with a fixed, known seed) reaches it; the table stays correct,
-// only slower.
+// Saturation: a distance of 255 or more is stored as 255. Only a flood of keys with near-identical
+// hashes gets there (a weak user Hash, or a fixed, known seed). Clusters stay sorted by home slot
+// even then: where insert must compare its distance with a saturated resident's, and where erase
+// shifts a saturated entry back, the resident's true distance is recomputed from its hash, so every
+// stored distance below 255 stays exact. A lookup past distance 254 cannot use the order (it cannot
+// compare saturated distances without hashing) and simply scans to the end of the cluster. Only a
+// flood of keys with near-identical hashes (possible only with a fixed, known seed) reaches it; the
+// table stays correct, only slower.
 //
 // The table is not synchronised: the shard's lock guards it. Every operation takes the key's hash,
 // computed by the caller before taking the lock. Key and Value must be nothrow-move-constructible,
@@ -55,7 +57,8 @@ template <class Key, class Value, class KeyEqual, class Allocator>
 class FlatTable {
  public:
   using slot_type = Slot<Key, Value>;
-  using slot_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<slot_type>;
+  using slot_allocator =
+      typename std::allocator_traits<Allocator>::template rebind_alloc<slot_type>;
   using meta_allocator =
       typename std::allocator_traits<Allocator>::template rebind_alloc<std::uint8_t>;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
@@ -115,9 +118,14 @@ class FlatTable {
   /// table is unchanged. Returns the entry's index.
   template <class HashFn, class K, class... Args>
   std::size_t insert_new(std::uint64_t hash, const HashFn& hash_fn, K&& key, Args&&... args) {
-    slot_type entry(std::forward<K>(key), std::forward<Args>(args)...);  // may throw: nothing changed
+    slot_type entry(std::forward<K>(key),
+                    std::forward<Args>(args)...);  // may throw: nothing changed
     if (size_ >= grow_at_) rehash(grow_target(size_ + 1), hash_fn);
-    return place(hash, std::move(entry));
+    // locate() may hash saturated residents (and so throw) but changes nothing; shift_in() cannot
+    // throw.
+    const Spot spot = locate(hash, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
+    shift_in(spot, std::move(entry), nullptr);
+    return spot.pos;
   }
 
   /// Removes the entry at `pos` and closes the gap. `hash_fn` is only called for entries whose
@@ -186,8 +194,8 @@ class FlatTable {
  private:
   static std::uint8_t* empty_meta() noexcept {
     // Shared by every empty table: one zero byte that lookups read and nothing ever writes.
-    alignas(64) static std::uint8_t zero[1] = {0};
-    return zero;
+    alignas(64) static std::uint8_t zero = 0;
+    return &zero;
   }
 
   [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept {
@@ -211,29 +219,48 @@ class FlatTable {
     return std::max(capacity_for(n), capacity_ * 2);
   }
 
-  // Puts an already-built entry at its Robin Hood position. No-throw (moves only).
-  std::size_t place(std::uint64_t hash, slot_type&& entry) noexcept {
+  struct Spot {
+    std::size_t pos;
+    unsigned dist;
+  };
+
+  // Where an entry with `hash` goes: the first slot that is empty or holds an entry whose home is
+  // later than ours (a smaller distance), so every cluster stays sorted by home slot. Past
+  // saturation the stored distances cannot be compared, so a saturated resident's true distance is
+  // recomputed from its hash (resident_hash(pos)); this is what keeps lookups and erasure exact
+  // after a flood of colliding keys. Changes nothing.
+  template <class ResidentHash>
+  [[nodiscard]] Spot locate(std::uint64_t hash, const ResidentHash& resident_hash) const {
     std::size_t pos = home(hash);
-    unsigned dist = 1;
-    for (;; ++dist) {
+    for (unsigned dist = 1;; ++dist) {
       const unsigned m = meta_[pos];
-      if (m < (dist < 255 ? dist : 255)) break;
+      if (dist < 255) {
+        if (m < dist) return Spot{pos, dist};
+      } else {
+        if (m < 255) return Spot{pos, dist};
+        if (distance(pos, home(resident_hash(pos))) < dist) return Spot{pos, dist};
+      }
       pos = next(pos);
     }
-    // Shift [pos, empty) forward by one, back to front.
-    std::size_t empty = pos;
+  }
+
+  // Shifts the cluster from spot.pos up to the next empty slot forward by one (back to front) and
+  // moves `entry` into spot.pos. `side`, if given, is an array of per-slot values shifted along.
+  // No-throw (moves only).
+  void shift_in(Spot spot, slot_type&& entry, std::uint64_t* side) noexcept {
+    std::size_t empty = spot.pos;
     while (meta_[empty] != 0) empty = next(empty);
-    for (std::size_t i = empty; i != pos;) {
+    for (std::size_t i = empty; i != spot.pos;) {
       const std::size_t prev = i == 0 ? capacity_ - 1 : i - 1;
       std::construct_at(slots_ + i, std::move(slots_[prev]));
       std::destroy_at(slots_ + prev);
       meta_[i] = static_cast<std::uint8_t>(meta_[prev] == 255 ? 255 : meta_[prev] + 1);
+      if (side != nullptr) side[i] = side[prev];
       i = prev;
     }
-    std::construct_at(slots_ + pos, std::move(entry));
-    meta_[pos] = saturate(dist);
+    std::construct_at(slots_ + spot.pos, std::move(entry));
+    meta_[spot.pos] = saturate(spot.dist);
     ++size_;
-    return pos;
   }
 
   template <class HashFn>
@@ -242,9 +269,9 @@ class FlatTable {
     meta_[pos] = 0;
     for (std::size_t j = next(pos); meta_[j] > 1; j = next(j)) {
       // One slot closer to home: the distance drops by one. A saturated distance is recomputed.
-      const std::uint8_t moved =
-          meta_[j] == 255 ? saturate(distance(j, home(hash_fn(slots_[j].key))) - 1)
-                          : static_cast<std::uint8_t>(meta_[j] - 1);
+      const std::uint8_t moved = meta_[j] == 255
+                                     ? saturate(distance(j, home(hash_fn(slots_[j].key))) - 1)
+                                     : static_cast<std::uint8_t>(meta_[j] - 1);
       std::construct_at(slots_ + pos, std::move(slots_[j]));
       std::destroy_at(slots_ + j);
       meta_[pos] = moved;
@@ -258,7 +285,8 @@ class FlatTable {
   // (possibly throwing) hashing happen before any entry moves.
   template <class HashFn>
   void rehash(std::size_t new_capacity, const HashFn& hash_fn) {
-    slot_type* new_slots = std::allocator_traits<slot_allocator>::allocate(slot_alloc_, new_capacity);
+    slot_type* new_slots =
+        std::allocator_traits<slot_allocator>::allocate(slot_alloc_, new_capacity);
     std::uint8_t* new_meta = nullptr;
     try {
       new_meta = std::allocator_traits<meta_allocator>::allocate(meta_alloc_, new_capacity);
@@ -268,9 +296,13 @@ class FlatTable {
     }
     std::memset(new_meta, 0, new_capacity);
 
+    // A hash that may throw is called here, for every entry, and never again below: the new table
+    // keeps each slot's hash in a side array while it fills (for locate() past saturation).
     std::vector<std::uint64_t> hashes;
+    std::vector<std::uint64_t> side;
     if constexpr (!std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
       try {
+        side.resize(new_capacity);
         hashes.reserve(size_);
         for (std::size_t i = 0; i < capacity_; ++i) {
           if (meta_[i] != 0) hashes.push_back(hash_fn(slots_[i].key));
@@ -293,13 +325,16 @@ class FlatTable {
     std::size_t k = 0;
     for (std::size_t i = 0; i < old_capacity; ++i) {
       if (old_meta[i] == 0) continue;
-      std::uint64_t h = 0;
       if constexpr (std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
-        h = hash_fn(old_slots[i].key);
+        const std::uint64_t h = hash_fn(old_slots[i].key);
+        shift_in(locate(h, [&](std::size_t pos) { return hash_fn(slots_[pos].key); }),
+                 std::move(old_slots[i]), nullptr);
       } else {
-        h = hashes[k++];
+        const std::uint64_t h = hashes[k++];
+        const Spot spot = locate(h, [&](std::size_t pos) noexcept { return side[pos]; });
+        shift_in(spot, std::move(old_slots[i]), side.data());
+        side[spot.pos] = h;
       }
-      place(h, std::move(old_slots[i]));
       std::destroy_at(old_slots + i);
     }
     if (old_capacity != 0) {
