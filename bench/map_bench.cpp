@@ -1,4 +1,5 @@
-// bench/map_bench.cpp — every map on the same work (../shared/WORKLOADS.md v1.1) in one process run.
+// bench/map_bench.cpp — every map on the same work (../shared/WORKLOADS.md v1.1) in one process
+// run.
 //
 //   map_bench [--reps R] [--ops OPS] [--threads 1,2,8] [--keys 20,14] [--maps a,b] [--out DIR]
 //             [--quick]
@@ -11,9 +12,8 @@
 // block a writer. Prints one line per run and, with --out, writes CSV and markdown there.
 #include <malloc.h>
 
-#include <atomic>
-#include <new>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +22,7 @@
 #include <latch>
 #include <map>
 #include <memory>
+#include <new>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -94,9 +95,10 @@ double run_throughput(const Mix& mix, KeyShape shape, std::uint64_t n, unsigned 
     sum += static_cast<std::int64_t>(v);
   });
   if (size != expected_size || sum != expected_sum || map->size() != expected_size) {
-    fmt::print(stderr, "CHECK FAILED: mix={} keys={} threads={}: size {} (size() {}) expected {}, "
-               "value sum {} expected {}\n", mix.name, name(shape), threads, size, map->size(),
-               expected_size, sum, expected_sum);
+    fmt::print(stderr,
+               "CHECK FAILED: mix={} keys={} threads={}: size {} (size() {}) expected {}, "
+               "value sum {} expected {}\n",
+               mix.name, name(shape), threads, size, map->size(), expected_size, sum, expected_sum);
     std::exit(2);
   }
   return static_cast<double>(threads) * static_cast<double>(ops) / seconds / 1e6;
@@ -134,7 +136,8 @@ LatencyRow measure_latency(const std::string& name, std::uint64_t ops) {
         const auto a = Clock::now();
         op();
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a);
-        samples[t].push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(ns.count(), UINT32_MAX)));
+        samples[t].push_back(
+            static_cast<std::uint32_t>(std::min<std::int64_t>(ns.count(), UINT32_MAX)));
       });
     });
   }
@@ -144,7 +147,8 @@ LatencyRow measure_latency(const std::string& name, std::uint64_t ops) {
   for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) {
-    return static_cast<double>(all[static_cast<std::size_t>(p * static_cast<double>(all.size() - 1))]);
+    return static_cast<double>(
+        all[static_cast<std::size_t>(p * static_cast<double>(all.size() - 1))]);
   };
   return LatencyRow{name, pct(0.50), pct(0.99), pct(0.999), static_cast<double>(all.back())};
 }
@@ -156,7 +160,8 @@ std::vector<BlockingRow> measure_blocking() {
   constexpr std::uint64_t n = std::uint64_t{1} << 21;
   ShardedMapAdapter adapter;
   auto& map = adapter.map();
-  for (std::uint64_t i = 0; i < n; i += 2) map.insert(MacAddress::from_u64(mac_of(KeyShape::random, i)), i);
+  for (std::uint64_t i = 0; i < n; i += 2)
+    map.insert(MacAddress::from_u64(mac_of(KeyShape::random, i)), i);
 
   auto writer_worst = [&](const std::function<void()>& call) {
     std::atomic<bool> stop{false};
@@ -188,8 +193,12 @@ std::vector<BlockingRow> measure_blocking() {
     const auto [call_ms, worst_ms] = writer_worst(call);
     rows.push_back(BlockingRow{std::move(what), call_ms, worst_ms});
   };
-  add("nothing (writer alone, 200 ms)", [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
-  add("snapshot() of 1M entries", [&] { auto s = map.snapshot(); (void)s; });
+  add("nothing (writer alone, 200 ms)",
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
+  add("snapshot() of 1M entries", [&] {
+    auto s = map.snapshot();
+    (void)s;
+  });
   add("cvisit_all() collect of 1M entries", [&] {
     std::vector<std::uint64_t> hits;
     map.cvisit_all([&](const MacAddress& k, const std::uint64_t& v) {
@@ -205,7 +214,8 @@ std::vector<BlockingRow> measure_blocking() {
 std::vector<unsigned> parse_list(const std::string& s) {
   std::vector<unsigned> out;
   std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(static_cast<unsigned>(std::stoul(item)));
+  for (std::string item; std::getline(ss, item, ',');)
+    out.push_back(static_cast<unsigned>(std::stoul(item)));
   return out;
 }
 std::vector<std::string> parse_names(const std::string& s) {
@@ -226,16 +236,24 @@ Options parse_options(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--reps") o.reps = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--ops") o.ops = std::stoull(value());
-    else if (a == "--threads") o.threads = parse_list(value());
-    else if (a == "--keys") o.key_bits = parse_list(value());
-    else if (a == "--maps") o.maps = parse_names(value());
-    else if (a == "--out") o.out = value();
-    else if (a == "--quick") o.quick = true;
+    if (a == "--reps")
+      o.reps = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--ops")
+      o.ops = std::stoull(value());
+    else if (a == "--threads")
+      o.threads = parse_list(value());
+    else if (a == "--keys")
+      o.key_bits = parse_list(value());
+    else if (a == "--maps")
+      o.maps = parse_names(value());
+    else if (a == "--out")
+      o.out = value();
+    else if (a == "--quick")
+      o.quick = true;
     else if (a == "--help" || a == "-h") {
-      fmt::print("usage: map_bench [--reps R] [--ops OPS] [--threads 1,2,8] [--keys 20,14] "
-                 "[--maps NAME,...] [--out DIR] [--quick]\n");
+      fmt::print(
+          "usage: map_bench [--reps R] [--ops OPS] [--threads 1,2,8] [--keys 20,14] "
+          "[--maps NAME,...] [--out DIR] [--quick]\n");
       std::exit(0);
     } else {
       fmt::print(stderr, "map_bench: unknown option {}\n", a);
@@ -284,8 +302,8 @@ int main(int argc, char** argv) {
               fmt::print("map={} mix={} keys={} threads={} mops={:.2f}{}\n", m->name, mix.name,
                          name(shape), t, mops, n_note);
               std::fflush(stdout);
-              report.add(ThroughputRun{rep, m->name, std::string(mix.name), std::string(name(shape)),
-                                       bits, t, mops});
+              report.add(ThroughputRun{rep, m->name, std::string(mix.name),
+                                       std::string(name(shape)), bits, t, mops});
             }
           }
         }
@@ -317,8 +335,10 @@ int main(int argc, char** argv) {
       measure_latency<StdMutexAdapter>("std+shared_mutex", lat_ops),
   };
   for (const auto& l : report.latency) {
-    fmt::print("latency map={} mix=heartbeat threads=2 p50_ns={:.0f} p99_ns={:.0f} p999_ns={:.0f} max_ns={:.0f}\n",
-               l.map, l.p50, l.p99, l.p999, l.max);
+    fmt::print(
+        "latency map={} mix=heartbeat threads=2 p50_ns={:.0f} p99_ns={:.0f} p999_ns={:.0f} "
+        "max_ns={:.0f}\n",
+        l.map, l.p50, l.p99, l.p999, l.max);
   }
   if (!opt.quick) {
     report.blocking = measure_blocking();
@@ -335,8 +355,9 @@ int main(int argc, char** argv) {
 // operator new (TBB's memory run uses std::allocator), so live_bytes is exactly what the maps hold.
 namespace {
 void* counted_alloc(std::size_t n, std::size_t align) {
-  void* p = align <= alignof(std::max_align_t) ? std::malloc(n == 0 ? 1 : n)
-                                                : std::aligned_alloc(align, (n + align - 1) / align * align);
+  void* p = align <= alignof(std::max_align_t)
+                ? std::malloc(n == 0 ? 1 : n)
+                : std::aligned_alloc(align, (n + align - 1) / align * align);
   if (p == nullptr) throw std::bad_alloc();
   devcache::bench::live_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)),
                                         std::memory_order_relaxed);
@@ -352,8 +373,12 @@ void counted_free(void* p) noexcept {
 
 void* operator new(std::size_t n) { return counted_alloc(n, 0); }
 void* operator new[](std::size_t n) { return counted_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t n, std::align_val_t a) {
+  return counted_alloc(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return counted_alloc(n, static_cast<std::size_t>(a));
+}
 void operator delete(void* p) noexcept { counted_free(p); }
 void operator delete[](void* p) noexcept { counted_free(p); }
 void operator delete(void* p, std::size_t) noexcept { counted_free(p); }

@@ -1,6 +1,7 @@
 // bench/report.hpp — collects benchmark results and writes them as CSV and markdown.
 // Ratios are "same-run": computed within one repetition (the maps ran interleaved, a few seconds
-// apart) and then the median over repetitions is reported, so slow drift of a noisy machine cancels.
+// apart) and then the median over repetitions is reported, so slow drift of a noisy machine
+// cancels.
 #pragma once
 
 #include <sys/utsname.h>
@@ -22,7 +23,6 @@
 #include <fmt/format.h>
 
 #include "bench_config.hpp"
-
 
 namespace devcache::bench {
 
@@ -65,9 +65,9 @@ inline std::string machine_description() {
 #else
   const char* compiler = "g++ " __VERSION__;
 #endif
-  return fmt::format("- machine: {}, {} hardware threads, Linux {}\n- compiler: {}\n- flags: {}\n- date: {}\n",
-                     cpu, std::thread::hardware_concurrency(), u.release, compiler,
-                     DEVCACHE_BENCH_FLAGS, date);
+  return fmt::format(
+      "- machine: {}, {} hardware threads, Linux {}\n- compiler: {}\n- flags: {}\n- date: {}\n",
+      cpu, std::thread::hardware_concurrency(), u.release, compiler, DEVCACHE_BENCH_FLAGS, date);
 }
 
 inline double median(std::vector<double> v) {
@@ -96,9 +96,11 @@ class Report {
   }
 
  private:
-  using ConfigKey = std::tuple<unsigned, std::string, std::string, unsigned>;  // bits, keys, mix, threads
+  using ConfigKey =
+      std::tuple<unsigned, std::string, std::string, unsigned>;  // bits, keys, mix, threads
 
-  [[nodiscard]] std::optional<double> run_of(unsigned rep, const std::string& map, const ConfigKey& c) const {
+  [[nodiscard]] std::optional<double> run_of(unsigned rep, const std::string& map,
+                                             const ConfigKey& c) const {
     for (const auto& r : runs_) {
       if (r.rep == rep && r.map == map && r.bits == std::get<0>(c) && r.keys == std::get<1>(c) &&
           r.mix == std::get<2>(c) && r.threads == std::get<3>(c)) {
@@ -145,7 +147,8 @@ class Report {
     std::ofstream f(path);
     f << "rep,map,mix,keys,n,threads,mops\n";
     for (const auto& r : runs_) {
-      f << fmt::format("{},{},{},{},{},{},{:.3f}\n", r.rep, r.map, r.mix, r.keys, 1U << r.bits, r.threads, r.mops);
+      f << fmt::format("{},{},{},{},{},{},{:.3f}\n", r.rep, r.map, r.mix, r.keys, 1U << r.bits,
+                       r.threads, r.mops);
     }
   }
   void write_medians_csv(const std::string& path) const {
@@ -163,9 +166,12 @@ class Report {
 
   void write_markdown(const std::string& path) const {
     std::ofstream f(path);
-    f << "# devcache map benchmark\n\n" << machine_
-      << fmt::format("- work: ../shared/WORKLOADS.md v1.1, {} operations per thread, {} repetitions "
-                     "(maps interleaved), medians shown\n\n", ops_, reps_);
+    f << "# devcache map benchmark\n\n"
+      << machine_
+      << fmt::format(
+             "- work: ../shared/WORKLOADS.md v1.1, {} operations per thread, {} repetitions "
+             "(maps interleaved), medians shown\n\n",
+             ops_, reps_);
     const auto ms = maps();
     f << "## Throughput (Mops/s, median)\n\n| N | keys | mix | threads |";
     for (const auto& m : ms) f << ' ' << m << " |";
@@ -173,7 +179,8 @@ class Report {
     for (std::size_t i = 0; i < ms.size(); ++i) f << "---|";
     f << '\n';
     for (const auto& c : configs()) {
-      f << fmt::format("| 2^{} | {} | {} | {} |", std::get<0>(c), std::get<1>(c), std::get<2>(c), std::get<3>(c));
+      f << fmt::format("| 2^{} | {} | {} | {} |", std::get<0>(c), std::get<1>(c), std::get<2>(c),
+                       std::get<3>(c));
       for (const auto& m : ms) {
         const auto v = median_of(m, c);
         f << (v ? fmt::format(" {:.2f} |", *v) : std::string(" – |"));
@@ -182,19 +189,23 @@ class Report {
     }
     write_targets(f);
     if (!memory.empty()) {
-      f << "\n## Memory\n\n| map | empty map (bytes) | bytes per entry at 1M entries |\n|---|---|---|\n";
-      for (const auto& m : memory) f << fmt::format("| {} | {} | {:.1f} |\n", m.map, m.empty_bytes, m.bytes_per_entry);
+      f << "\n## Memory\n\n| map | empty map (bytes) | bytes per entry at 1M entries "
+           "|\n|---|---|---|\n";
+      for (const auto& m : memory)
+        f << fmt::format("| {} | {} | {:.1f} |\n", m.map, m.empty_bytes, m.bytes_per_entry);
     }
     if (!latency.empty()) {
       f << "\n## Latency of single operations (heartbeat mix, 2 threads, N = 2^20, ns)\n\n"
            "| map | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|\n";
       for (const auto& l : latency) {
-        f << fmt::format("| {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n", l.map, l.p50, l.p99, l.p999, l.max);
+        f << fmt::format("| {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n", l.map, l.p50, l.p99,
+                         l.p999, l.max);
       }
     }
     if (!blocking.empty()) {
       f << "\n## How long whole-map calls block a writer (ShardedMap, 1M entries)\n\n"
-           "| call | call duration (ms) | writer's worst operation meanwhile (ms) |\n|---|---|---|\n";
+           "| call | call duration (ms) | writer's worst operation meanwhile (ms) "
+           "|\n|---|---|---|\n";
       for (const auto& b : blocking) {
         f << fmt::format("| {} | {:.1f} | {:.2f} |\n", b.what, b.call_ms, b.writer_worst_ms);
       }
@@ -203,15 +214,18 @@ class Report {
 
   void write_targets(std::ofstream& f) const {
     const std::string us = "ShardedMap";
-    auto at = [&](const std::string& map, unsigned bits, const std::string& keys, const std::string& mix,
-                  unsigned threads) {
-      return [=, this](unsigned rep) { return run_of(rep, map, ConfigKey{bits, keys, mix, threads}); };
+    auto at = [&](const std::string& map, unsigned bits, const std::string& keys,
+                  const std::string& mix, unsigned threads) {
+      return [=, this](unsigned rep) {
+        return run_of(rep, map, ConfigKey{bits, keys, mix, threads});
+      };
     };
     std::set<std::tuple<unsigned, std::string, std::string>> cases;  // bits, keys, mix
     for (const auto& c : configs()) cases.emplace(std::get<0>(c), std::get<1>(c), std::get<2>(c));
 
     f << "\n## Targets (same-run ratios, median over repetitions)\n\n"
-         "| N | keys | mix | 1 thread: ShardedMap / absl (≥ 0.85) | 2 threads: ShardedMap / max(libcuckoo, tbb) (≥ 1.2) "
+         "| N | keys | mix | 1 thread: ShardedMap / absl (≥ 0.85) | 2 threads: ShardedMap / "
+         "max(libcuckoo, tbb) (≥ 1.2) "
          "| ShardedMap 8 threads / 2 threads (≥ 0.9) |\n|---|---|---|---|---|---|\n";
     auto cell = [](std::optional<double> r, double target) {
       if (!r) return std::string("–");
@@ -219,7 +233,8 @@ class Report {
     };
     for (const auto& [bits, keys, mix] : cases) {
       const auto r1 = ratio(at(us, bits, keys, mix, 1), at("absl-unsync", bits, keys, mix, 1));
-      const auto peer2 = [&, bits = bits, keys = keys, mix = mix](unsigned rep) -> std::optional<double> {
+      const auto peer2 = [&, bits = bits, keys = keys,
+                          mix = mix](unsigned rep) -> std::optional<double> {
         const auto a = at("libcuckoo", bits, keys, mix, 2)(rep);
         const auto b = at("tbb", bits, keys, mix, 2)(rep);
         if (!a && !b) return std::nullopt;
@@ -227,8 +242,8 @@ class Report {
       };
       const auto r2 = ratio(at(us, bits, keys, mix, 2), peer2);
       const auto r8 = ratio(at(us, bits, keys, mix, 8), at(us, bits, keys, mix, 2));
-      f << fmt::format("| 2^{} | {} | {} | {} | {} | {} |\n", bits, keys, mix, cell(r1, 0.85), cell(r2, 1.2),
-                       cell(r8, 0.9));
+      f << fmt::format("| 2^{} | {} | {} | {} | {} | {} |\n", bits, keys, mix, cell(r1, 0.85),
+                       cell(r2, 1.2), cell(r8, 0.9));
     }
   }
 

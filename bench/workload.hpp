@@ -80,8 +80,8 @@ struct OpPicker {
 
 /// What one thread did, so the final state of the map can be checked exactly.
 struct Tally {
-  std::uint64_t inserts = 0;   // successful inserts
-  std::uint64_t removes = 0;   // successful removes
+  std::uint64_t inserts = 0;     // successful inserts
+  std::uint64_t removes = 0;     // successful removes
   std::int64_t value_delta = 0;  // sum of inserted values + updates - removed values
   std::uint64_t read_hits = 0;   // keeps reads from being optimised away
 };

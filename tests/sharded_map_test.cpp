@@ -17,7 +17,7 @@ using devcache::ShardedMap;
 
 TEST_CASE("visit_many visits exactly the present keys, in order per key", "[sharded_map][batch]") {
   ShardedMap<std::uint64_t, std::uint64_t> map(8, HashSeed::fixed(7));
-  for (std::uint64_t k = 0; k < 1000; k += 2) map.insert(k, 0);
+  for (std::uint64_t k = 0; k < 1000; k += 2) map.insert(k, std::uint64_t{0});
 
   std::vector<std::uint64_t> keys;
   std::mt19937_64 rng(42);
@@ -43,20 +43,23 @@ TEST_CASE("visit_many visits exactly the present keys, in order per key", "[shar
     const auto it = expected.find(k);
     CHECK(map.find(k) == (it == expected.end() ? 0 : it->second));
   }
-  CHECK(map.visit_many(std::span<const std::uint64_t>(), [](const std::uint64_t&, std::uint64_t&) {}) == 0);
+  CHECK(map.visit_many(std::span<const std::uint64_t>(),
+                       [](const std::uint64_t&, std::uint64_t&) {}) == 0);
 }
 
 TEST_CASE("upsert_many inserts the absent keys once and updates the rest", "[sharded_map][batch]") {
   ShardedMap<MacAddress, std::string> map;
   std::vector<MacAddress> keys;
-  for (std::uint64_t i = 0; i < 300; ++i) keys.push_back(MacAddress::from_u64(0x001122000000ULL | (i % 100)));
-  const std::size_t inserted = map.upsert_many(std::span<const MacAddress>(keys),
-                                               [](const MacAddress&, std::string& v) { v += "+"; },
-                                               std::string("new"));
+  for (std::uint64_t i = 0; i < 300; ++i)
+    keys.push_back(MacAddress::from_u64(0x001122000000ULL | (i % 100)));
+  const std::size_t inserted = map.upsert_many(
+      std::span<const MacAddress>(keys), [](const MacAddress&, std::string& v) { v += "+"; },
+      std::string("new"));
   CHECK(inserted == 100);
   CHECK(map.size() == 100);
   for (std::uint64_t i = 0; i < 100; ++i) {
-    CHECK(map.find(MacAddress::from_u64(0x001122000000ULL | i)) == std::optional<std::string>("new++"));
+    CHECK(map.find(MacAddress::from_u64(0x001122000000ULL | i)) ==
+          std::optional<std::string>("new++"));
   }
 }
 
@@ -82,7 +85,8 @@ TEST_CASE("default hashing spreads sequential MACs evenly over the shards", "[sh
   // selection. With the keyed mix the largest shard stays close to the mean.
   ShardedMap<MacAddress, std::uint64_t> map(16);
   constexpr std::uint64_t n = 1 << 16;
-  for (std::uint64_t i = 0; i < n; ++i) map.insert(MacAddress::from_u64((0x001122ULL << 24) | i), i);
+  for (std::uint64_t i = 0; i < n; ++i)
+    map.insert(MacAddress::from_u64((0x001122ULL << 24) | i), i);
   const auto sizes = map.shard_sizes();
   REQUIRE(sizes.size() == 16);
   const double mean = static_cast<double>(n) / 16;
@@ -108,7 +112,7 @@ TEST_CASE("two maps with the same fixed seed place keys identically", "[sharded_
 TEST_CASE("an empty map allocates only its shard array", "[sharded_map]") {
   ShardedMap<MacAddress, std::uint64_t> map(8);
   CHECK(map.allocated_bytes() == 8 * 64);
-  map.insert(MacAddress::from_u64(1), 1);
+  map.insert(MacAddress::from_u64(1), std::uint64_t{1});
   CHECK(map.allocated_bytes() > 8 * 64);
   map.clear();
   CHECK(map.allocated_bytes() == 8 * 64);

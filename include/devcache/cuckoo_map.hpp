@@ -138,9 +138,7 @@ class CuckooMap {
   // libcuckoo copies its functors on every call, so they only point back at the map.
   struct TableHash {
     const CuckooMap* map;
-    std::size_t operator()(const Key& key) const noexcept
-      requires(!stores_hash)
-    {
+    std::size_t operator()(const Key& key) const noexcept requires(!stores_hash) {
       return static_cast<std::size_t>(map->hash(key));
     }
     std::size_t operator()(const detail::HashedKey<Key>& key) const noexcept {
@@ -205,7 +203,7 @@ class CuckooMap {
   /// libcuckoo::load_factor_too_low (see the file comment); the map is then unchanged.
   /// std::bad_alloc from growth leaves the map unusable (a libcuckoo defect, see the file comment).
   template <class V = Value>
-    requires std::constructible_from<Value, V&&>
+  requires std::constructible_from<Value, V&&>
   bool insert(const Key& key, V&& value) {
     check("insert");
     return table_.insert(insert_key(key), std::forward<V>(value));
@@ -216,7 +214,7 @@ class CuckooMap {
   /// Throws: as insert(), or whatever Value's assignment throws (the entry then holds whatever
   /// that assignment left).
   template <class V = Value>
-    requires std::constructible_from<Value, V&&> && std::assignable_from<Value&, V&&>
+  requires std::constructible_from<Value, V&&> && std::assignable_from<Value&, V&&>
   bool insert_or_assign(const Key& key, V&& value) {
     check("insert_or_assign");
     // libcuckoo uses `value` either to construct the entry or in the functor, never both.
@@ -229,7 +227,7 @@ class CuckooMap {
   /// arguments are not used when the key is present.
   /// Locks the key's two buckets. Amortised O(1). Throws: as insert(); the map is then unchanged.
   template <class... Args>
-    requires std::constructible_from<Value, Args&&...>
+  requires std::constructible_from<Value, Args&&...>
   bool try_emplace(const Key& key, Args&&... args) {
     check("try_emplace");
     return table_.insert(insert_key(key), std::forward<Args>(args)...);
@@ -240,7 +238,7 @@ class CuckooMap {
   /// Locks the key's two buckets; f runs under them and must not call into this map.
   /// Throws: whatever f throws (the entry keeps what f changed), or as insert().
   template <class F, class V = Value>
-    requires std::invocable<F&, Value&> && std::constructible_from<Value, V&&>
+  requires std::invocable<F&, Value&> && std::constructible_from<Value, V&&>
   bool upsert(const Key& key, F&& f, V&& value) {
     check("upsert");
     return table_.upsert(
@@ -275,7 +273,7 @@ class CuckooMap {
   /// Locks the key's two buckets; f runs under them and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or f throw.
   template <class F>
-    requires std::invocable<F&, Value&>
+  requires std::invocable<F&, Value&>
   bool visit(const Key& key, F&& f) {
     check("visit");
     return table_.update_fn(probe(key), [this, &f](Value& value) {
@@ -289,7 +287,7 @@ class CuckooMap {
   /// f runs under them and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or f throw.
   template <class F>
-    requires std::invocable<F&, const Value&>
+  requires std::invocable<F&, const Value&>
   bool cvisit(const Key& key, F&& f) const {
     check("cvisit");
     return table_.find_fn(probe(key), [this, &f](const Value& value) {
@@ -302,7 +300,7 @@ class CuckooMap {
   /// Locks the whole table: consistent (f sees one point in time). O(size + capacity). f must not
   /// call into this map. Throws: whatever f throws (entries not yet visited are then skipped).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
+  requires std::invocable<F&, const Key&, Value&>
   void visit_all(F&& f) {
     check("visit_all");
     visit_locked(f);
@@ -312,7 +310,7 @@ class CuckooMap {
   /// Locks the whole table: consistent. O(size + capacity). f must not call into this map.
   /// Throws: whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, const Value&>
+  requires std::invocable<F&, const Key&, const Value&>
   void cvisit_all(F&& f) const {
     check("cvisit_all");
     cvisit_locked(f);
@@ -321,7 +319,7 @@ class CuckooMap {
   /// visit_all() for shard 0, the only shard. Locks the whole table. O(size + capacity).
   /// Throws: std::out_of_range if shard != 0; whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
+  requires std::invocable<F&, const Key&, Value&>
   void visit_shard(std::size_t shard, F&& f) {
     check("visit_shard");
     check_shard(shard);
@@ -331,7 +329,7 @@ class CuckooMap {
   /// cvisit_all() for shard 0, the only shard. Locks the whole table. O(size + capacity).
   /// Throws: std::out_of_range if shard != 0; whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, const Value&>
+  requires std::invocable<F&, const Key&, const Value&>
   void cvisit_shard(std::size_t shard, F&& f) const {
     check("cvisit_shard");
     check_shard(shard);
@@ -359,8 +357,8 @@ class CuckooMap {
   /// Locks each key's two buckets in turn. O(keys.size()). f must not call into this map.
   /// Throws: whatever Hash, KeyEqual or f throw (keys not yet reached are then not visited).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
-  std::size_t visit_many(std::span<const Key> keys, F&& f) {
+  requires std::invocable<F&, const Key&, Value&> std::size_t visit_many(std::span<const Key> keys,
+                                                                         F&& f) {
     check("visit_many");
     std::size_t found = 0;
     for (const Key& key : keys) {
@@ -380,8 +378,8 @@ class CuckooMap {
   /// map. Throws: as upsert() (keys not yet reached are then untouched; the key being inserted is
   /// not inserted).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&> && std::copy_constructible<Value>
-  std::size_t upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
+  requires std::invocable<F&, const Key&, Value&> && std::copy_constructible<Value> std::size_t
+  upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
     check("upsert_many");
     std::size_t inserted = 0;
     for (const Key& key : keys) {
@@ -412,7 +410,7 @@ class CuckooMap {
   /// Locks the key's two buckets; pred runs under them and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or pred throw (nothing is then erased).
   template <class Pred>
-    requires std::predicate<Pred&, const Value&>
+  requires std::predicate<Pred&, const Value&>
   bool erase_if(const Key& key, Pred&& pred) {
     check("erase_if");
     bool erased = false;
@@ -430,8 +428,7 @@ class CuckooMap {
   /// Locks the whole table: consistent. O(size + capacity). pred must not call into this map.
   /// Throws: whatever pred throws (entries already erased stay erased).
   template <class Pred>
-    requires std::predicate<Pred&, const Key&, const Value&>
-  std::size_t erase_if(Pred&& pred) {
+  requires std::predicate<Pred&, const Key&, const Value&> std::size_t erase_if(Pred&& pred) {
     check("erase_if");
     return erase_if_locked(pred);
   }
@@ -439,8 +436,8 @@ class CuckooMap {
   /// erase_if(pred) for shard 0, the only shard. Locks the whole table. O(size + capacity).
   /// Throws: std::out_of_range if shard != 0; whatever pred throws.
   template <class Pred>
-    requires std::predicate<Pred&, const Key&, const Value&>
-  std::size_t erase_if_shard(std::size_t shard, Pred&& pred) {
+  requires std::predicate<Pred&, const Key&, const Value&> std::size_t erase_if_shard(
+      std::size_t shard, Pred&& pred) {
     check("erase_if_shard");
     check_shard(shard);
     return erase_if_locked(pred);

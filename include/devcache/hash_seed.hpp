@@ -65,18 +65,18 @@ class HashSeed {
 /// its keyed mixer instead of hashing twice (std::hash, then the seeded mix): the seeded mix alone
 /// already spreads every input bit over the whole result. A user-supplied Hash is always used as
 /// given. Specialise it next to the key type with
-/// `static constexpr std::uint64_t get(const Key&) noexcept`, which must be injective (distinct keys,
-/// distinct values). Integral keys need no specialisation.
+/// `static constexpr std::uint64_t get(const Key&) noexcept`, which must be injective (distinct
+/// keys, distinct values). Integral keys need no specialisation.
 template <class Key>
 struct RawHashInput;
 
 namespace detail {
 
 template <class Key, class Hash>
-concept HasRawHashInput =
-    std::same_as<Hash, std::hash<Key>> &&
+concept HasRawHashInput = std::same_as<Hash, std::hash<Key>> &&
     (std::integral<Key> || requires(const Key& k) {
-      { RawHashInput<Key>::get(k) } noexcept -> std::same_as<std::uint64_t>;
+      { RawHashInput<Key>::get(k) }
+      noexcept->std::same_as<std::uint64_t>;
     });
 
 /// The value a map with hasher `Hash` feeds to its keyed mixer for `key`.

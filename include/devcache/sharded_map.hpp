@@ -7,23 +7,26 @@
 // (detail/flat_table.hpp) that stores keys and values inline: no allocation per entry, and growth
 // rehashes only that shard, under its lock.
 //
-// Every key is hashed once per operation, before any lock is taken: `Hash` gives a 64-bit value that
-// a keyed mixer (detail/hash_mix.hpp) combines with the map's secret seed. With the default
+// Every key is hashed once per operation, before any lock is taken: `Hash` gives a 64-bit value
+// that a keyed mixer (detail/hash_mix.hpp) combines with the map's secret seed. With the default
 // std::hash, integral keys and keys that specialise RawHashInput (MacAddress) skip std::hash and go
 // straight to the keyed mixer. The low bits of the result
 // pick the shard, the high bits the home slot inside it, so the two choices are independent.
 //
 // Locking protocol
 // - An operation on one key locks exactly one shard: shared for lookups, exclusive for changes.
-// - Whole-map operations either lock each shard in turn (weakly consistent: they see each shard at a
+// - Whole-map operations either lock each shard in turn (weakly consistent: they see each shard at
+// a
 //   different moment) or, for snapshot(), lock all shards shared in index order. Nothing else ever
 //   holds two shard locks, so no lock-order cycle exists and no operation can deadlock.
-// - No reference, pointer or iterator into the map is ever returned: lookups copy the value out, and
+// - No reference, pointer or iterator into the map is ever returned: lookups copy the value out,
+// and
 //   work on a value in place happens in a callback that runs while the shard is locked (the visit,
-//   upsert and erase_if families). There are no iterators because they cannot stay valid while other
-//   threads change the map, and a guard held by the caller is the classic way to deadlock a
+//   upsert and erase_if families). There are no iterators because they cannot stay valid while
+//   other threads change the map, and a guard held by the caller is the classic way to deadlock a
 //   concurrent map (holding one across a co_await, or locking the map again while holding one).
-// - A callback must not call back into the same map. Debug builds detect it and abort with a message
+// - A callback must not call back into the same map. Debug builds detect it and abort with a
+// message
 //   (detail/reentrancy_check.hpp) instead of deadlocking silently.
 // - If a hash, a comparison, a copy, an allocation or a callback throws, the exception propagates,
 //   the lock is released by RAII, and the map stays valid: single-key insertion gives the strong
@@ -34,7 +37,8 @@
 //   agree with Hash (equal keys, equal hashes).
 // - Value: nothrow-move-constructible and nothrow-destructible; copy-constructible for find() and
 //   snapshot(); assignable for insert_or_assign().
-// - Hash: callable on const Key&, returning an integer; it need not avalanche (the keyed mixer does).
+// - Hash: callable on const Key&, returning an integer; it need not avalanche (the keyed mixer
+// does).
 //   It may throw; growth then hashes every key before moving any, to keep the strong guarantee.
 #pragma once
 
@@ -149,17 +153,15 @@ class ShardedMap {
   /// Throws: whatever Hash, KeyEqual or Value's constructor throw, std::bad_alloc; the map is then
   /// unchanged.
   template <class V = Value>
-    requires std::constructible_from<Value, V&&>
-  bool insert(const Key& key, V&& value) {
-    return try_emplace(key, std::forward<V>(value));
-  }
+  requires std::constructible_from<Value, V&&>
+  bool insert(const Key& key, V&& value) { return try_emplace(key, std::forward<V>(value)); }
 
   /// Inserts (key, value), or assigns value to the existing entry; returns true if it inserted.
   /// Locks one shard exclusive. Amortised O(1).
   /// Throws: as insert(), or whatever Value's assignment throws (the entry then holds whatever
   /// that assignment left).
   template <class V = Value>
-    requires std::constructible_from<Value, V&&> && std::assignable_from<Value&, V&&>
+  requires std::constructible_from<Value, V&&> && std::assignable_from<Value&, V&&>
   bool insert_or_assign(const Key& key, V&& value) {
     check("insert_or_assign");
     const std::uint64_t h = hash(key);
@@ -179,7 +181,7 @@ class ShardedMap {
   /// Locks one shard exclusive. Amortised O(1).
   /// Throws: as insert(); the map is then unchanged.
   template <class... Args>
-    requires std::constructible_from<Value, Args&&...>
+  requires std::constructible_from<Value, Args&&...>
   bool try_emplace(const Key& key, Args&&... args) {
     check("try_emplace");
     const std::uint64_t h = hash(key);
@@ -196,7 +198,7 @@ class ShardedMap {
   /// Locks one shard exclusive; f runs under it and must not call into this map.
   /// Throws: whatever f throws (the entry keeps what f changed), or as insert().
   template <class F, class V = Value>
-    requires std::invocable<F&, Value&> && std::constructible_from<Value, V&&>
+  requires std::invocable<F&, Value&> && std::constructible_from<Value, V&&>
   bool upsert(const Key& key, F&& f, V&& value) {
     check("upsert");
     const std::uint64_t h = hash(key);
@@ -240,7 +242,7 @@ class ShardedMap {
   /// Locks one shard exclusive; f runs under it and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or f throw.
   template <class F>
-    requires std::invocable<F&, Value&>
+  requires std::invocable<F&, Value&>
   bool visit(const Key& key, F&& f) {
     check("visit");
     const std::uint64_t h = hash(key);
@@ -257,7 +259,7 @@ class ShardedMap {
   /// Locks one shard shared; f runs under it and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or f throw.
   template <class F>
-    requires std::invocable<F&, const Value&>
+  requires std::invocable<F&, const Value&>
   bool cvisit(const Key& key, F&& f) const {
     check("cvisit");
     const std::uint64_t h = hash(key);
@@ -275,7 +277,7 @@ class ShardedMap {
   /// shards not yet visited may or may not be seen). O(size + capacity). f must not call into this
   /// map. Throws: whatever f throws (shards not yet visited are then skipped).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
+  requires std::invocable<F&, const Key&, Value&>
   void visit_all(F&& f) {
     for (std::size_t i = 0; i < shard_count_; ++i) visit_shard(i, f);
   }
@@ -284,7 +286,7 @@ class ShardedMap {
   /// Locks each shard shared in turn: weakly consistent. O(size + capacity). f must not call into
   /// this map. Throws: whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, const Value&>
+  requires std::invocable<F&, const Key&, const Value&>
   void cvisit_all(F&& f) const {
     for (std::size_t i = 0; i < shard_count_; ++i) cvisit_shard(i, f);
   }
@@ -293,7 +295,7 @@ class ShardedMap {
   /// work over several calls. Locks that shard exclusive. O(shard size + capacity).
   /// Throws: std::out_of_range for a bad index; whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
+  requires std::invocable<F&, const Key&, Value&>
   void visit_shard(std::size_t shard, F&& f) {
     check("visit_shard");
     Shard& s = shard_at(shard);
@@ -305,7 +307,7 @@ class ShardedMap {
   /// cvisit_all restricted to one shard. Locks that shard shared. O(shard size + capacity).
   /// Throws: std::out_of_range for a bad index; whatever f throws.
   template <class F>
-    requires std::invocable<F&, const Key&, const Value&>
+  requires std::invocable<F&, const Key&, const Value&>
   void cvisit_shard(std::size_t shard, F&& f) const {
     check("cvisit_shard");
     const Shard& s = shard_at(shard);
@@ -353,8 +355,8 @@ class ShardedMap {
   /// Locks each touched shard exclusive, once per chunk. O(keys.size()). f must not call into this
   /// map. Throws: whatever Hash, KeyEqual or f throw (keys not yet reached are then not visited).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&>
-  std::size_t visit_many(std::span<const Key> keys, F&& f) {
+  requires std::invocable<F&, const Key&, Value&> std::size_t visit_many(std::span<const Key> keys,
+                                                                         F&& f) {
     check("visit_many");
     std::size_t found = 0;
     for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
@@ -379,8 +381,8 @@ class ShardedMap {
   /// into this map. Throws: whatever Hash, KeyEqual, f or Value's copy throw, std::bad_alloc (keys
   /// not yet reached are then untouched; the key being inserted is not inserted).
   template <class F>
-    requires std::invocable<F&, const Key&, Value&> && std::copy_constructible<Value>
-  std::size_t upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
+  requires std::invocable<F&, const Key&, Value&> && std::copy_constructible<Value> std::size_t
+  upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
     check("upsert_many");
     std::size_t inserted = 0;
     for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
@@ -424,7 +426,7 @@ class ShardedMap {
   /// Locks one shard exclusive; pred runs under it and must not call into this map.
   /// Throws: whatever Hash, KeyEqual or pred throw (nothing is then erased).
   template <class Pred>
-    requires std::predicate<Pred&, const Value&>
+  requires std::predicate<Pred&, const Value&>
   bool erase_if(const Key& key, Pred&& pred) {
     check("erase_if");
     const std::uint64_t h = hash(key);
@@ -444,8 +446,7 @@ class ShardedMap {
   /// Locks each shard exclusive in turn: weakly consistent. O(size + capacity). pred must not call
   /// into this map. Throws: whatever pred throws (entries already erased stay erased).
   template <class Pred>
-    requires std::predicate<Pred&, const Key&, const Value&>
-  std::size_t erase_if(Pred&& pred) {
+  requires std::predicate<Pred&, const Key&, const Value&> std::size_t erase_if(Pred&& pred) {
     std::size_t erased = 0;
     for (std::size_t i = 0; i < shard_count_; ++i) erased += erase_if_shard(i, pred);
     return erased;
@@ -454,8 +455,8 @@ class ShardedMap {
   /// erase_if(pred) restricted to shard `shard`. Locks that shard exclusive.
   /// O(shard size + capacity). Throws: std::out_of_range for a bad index; whatever pred throws.
   template <class Pred>
-    requires std::predicate<Pred&, const Key&, const Value&>
-  std::size_t erase_if_shard(std::size_t shard, Pred&& pred) {
+  requires std::predicate<Pred&, const Key&, const Value&> std::size_t erase_if_shard(
+      std::size_t shard, Pred&& pred) {
     check("erase_if_shard");
     Shard& s = shard_at(shard);
     detail::ExclusiveGuard guard(s.lock);
@@ -537,7 +538,9 @@ class ShardedMap {
   [[nodiscard]] std::size_t shard_count() const noexcept { return shard_count_; }
 
   /// The index of the shard that holds `key`. Throws: whatever Hash throws.
-  [[nodiscard]] std::size_t shard_of(const Key& key) const { return hash(key) & (shard_count_ - 1); }
+  [[nodiscard]] std::size_t shard_of(const Key& key) const {
+    return hash(key) & (shard_count_ - 1);
+  }
 
   /// The seed this map's hashing is keyed with. Never throws.
   [[nodiscard]] HashSeed seed() const noexcept { return seed_; }
@@ -603,8 +606,8 @@ class ShardedMap {
   [[nodiscard]] Shard& shard_at(std::size_t i) const {
     if (i >= shard_count_) {
       throw std::out_of_range("ShardedMap: shard index " + std::to_string(i) +
-                              " is out of range (shard_count() is " +
-                              std::to_string(shard_count_) + ")");
+                              " is out of range (shard_count() is " + std::to_string(shard_count_) +
+                              ")");
     }
     return shards_[i];
   }

@@ -3,8 +3,8 @@
 // A visit/upsert/erase_if callback runs while its shard is locked. If it calls into the same map it
 // deadlocks (same shard) or risks a lock-order deadlock with another thread (other shard). In debug
 // builds (NDEBUG not defined, or DEVCACHE_REENTRANCY_CHECK=1) every public map operation checks a
-// thread-local list of the maps whose callbacks are running on this thread, and aborts with a message
-// naming the operation instead of hanging. In release builds the check compiles to nothing.
+// thread-local list of the maps whose callbacks are running on this thread, and aborts with a
+// message naming the operation instead of hanging. In release builds the check compiles to nothing.
 #pragma once
 
 #include <cstdio>
@@ -22,11 +22,13 @@ namespace devcache::detail {
 
 #if DEVCACHE_REENTRANCY_CHECK
 
-[[noreturn]] inline void reentrancy_violation(const char* map_type, const char* operation) noexcept {
-  std::fprintf(stderr,
-               "devcache: re-entrant call: %s::%s was called from inside a callback of the same map "
-               "(the callback runs under a shard lock; calling back into the map would deadlock)\n",
-               map_type, operation);
+[[noreturn]] inline void reentrancy_violation(const char* map_type,
+                                              const char* operation) noexcept {
+  std::fprintf(
+      stderr,
+      "devcache: re-entrant call: %s::%s was called from inside a callback of the same map "
+      "(the callback runs under a shard lock; calling back into the map would deadlock)\n",
+      map_type, operation);
   std::abort();
 }
 

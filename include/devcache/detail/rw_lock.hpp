@@ -1,7 +1,8 @@
 // devcache/detail/rw_lock.hpp — the reader-writer lock that guards one shard.
 //
-// Why not std::shared_mutex: pthread_rwlock is an out-of-line call with more state than a shard needs,
-// and its fast path cannot be inlined into the map's operations. This lock is one 32-bit word:
+// Why not std::shared_mutex: pthread_rwlock is an out-of-line call with more state than a shard
+// needs, and its fast path cannot be inlined into the map's operations. This lock is one 32-bit
+// word:
 //
 //   bit 31  writer        a writer holds the lock
 //   bit 30  writer_wait   a writer is waiting; new readers stand back so writers are not starved
@@ -10,9 +11,9 @@
 //
 // Uncontended, lock_shared/lock are one compare-and-swap each and unlock one atomic RMW. Under
 // contention a thread spins briefly (the holder usually finishes within a few hundred cycles), then
-// sleeps with std::atomic::wait (a futex on Linux). It never spins without bound, so a thread that is
-// preempted while holding the lock (8 or 16 threads on 2 cores) costs the waiters a sleep, not a core.
-// Unlock only issues a wake-up syscall when the sleepers bit says somebody sleeps.
+// sleeps with std::atomic::wait (a futex on Linux). It never spins without bound, so a thread that
+// is preempted while holding the lock (8 or 16 threads on 2 cores) costs the waiters a sleep, not a
+// core. Unlock only issues a wake-up syscall when the sleepers bit says somebody sleeps.
 //
 // All synchronisation goes through std::atomic, so ThreadSanitizer understands it.
 #pragma once
@@ -38,8 +39,11 @@ inline void cpu_relax() noexcept {
 class RwLock {
  public:
   RwLock() noexcept = default;
+  ~RwLock() = default;
   RwLock(const RwLock&) = delete;
   RwLock& operator=(const RwLock&) = delete;
+  RwLock(RwLock&&) = delete;
+  RwLock& operator=(RwLock&&) = delete;
 
   void lock_shared() noexcept {
     std::uint32_t s = state_.load(std::memory_order_relaxed);
