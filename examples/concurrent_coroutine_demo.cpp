@@ -189,11 +189,9 @@ int main(int argc, char** argv) try {
   tasks.spawn(monitor(tasks.stop_token(), cache, options.observer_period(monitor_period)));
   tasks.spawn(collect(tasks.stop_token(), cache, fleet, options.observer_period(collector_period),
                       collections));
-  spdlog::info(
-      "{}: {} producer and {} updater coroutines on {} io thread(s) for {:g} s at speed "
-      "{:g}",
-      about.name, options.workers, options.workers, options.io_threads, options.duration.count(),
-      options.speed);
+  spdlog::info("{}: {} producer and {} updater coroutines on {} io thread(s), {:g} s at speed {:g}",
+               about.name, options.workers, options.workers, options.io_threads,
+               options.duration.count(), options.speed);
 
   demo::IoThreads io_threads(io, options.io_threads);  // each runs io.run()
   timeline.all_started({&fleet});
