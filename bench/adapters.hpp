@@ -116,21 +116,24 @@ class TbbAdapterT {
 };
 using TbbAdapter = TbbAdapterT<>;
 
-class StdMutexAdapter {
+/// The four operations on a std-style map (find/emplace/erase), with an optional lock: a
+/// `std::unordered_map` behind one `std::shared_mutex`, or abseil's table with no lock at all.
+template <class Map, class Mutex>
+class StdStyleAdapter {
  public:
   [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
-    std::shared_lock lock(mutex_);
+    const std::shared_lock lock(mutex_);
     const auto it = map_.find(k);
     if (it == map_.end()) return false;
     out = it->second;
     return true;
   }
   bool insert(std::uint64_t k, std::uint64_t v) {
-    std::unique_lock lock(mutex_);
+    const std::unique_lock lock(mutex_);
     return map_.emplace(k, v).second;
   }
   bool remove(std::uint64_t k, std::uint64_t& old) {
-    std::unique_lock lock(mutex_);
+    const std::unique_lock lock(mutex_);
     const auto it = map_.find(k);
     if (it == map_.end()) return false;
     old = it->second;
@@ -138,7 +141,7 @@ class StdMutexAdapter {
     return true;
   }
   bool update(std::uint64_t k) {
-    std::unique_lock lock(mutex_);
+    const std::unique_lock lock(mutex_);
     const auto it = map_.find(k);
     if (it == map_.end()) return false;
     ++it->second;
@@ -151,41 +154,21 @@ class StdMutexAdapter {
   [[nodiscard]] std::size_t size() const { return map_.size(); }
 
  private:
-  mutable std::shared_mutex mutex_;
-  std::unordered_map<std::uint64_t, std::uint64_t, Fmix64> map_;
+  mutable Mutex mutex_;
+  Map map_;
 };
 
-/// The unsynchronised ceiling: run with one thread only.
-class AbslAdapter {
- public:
-  [[nodiscard]] bool read(std::uint64_t k, std::uint64_t& out) const {
-    const auto it = map_.find(k);
-    if (it == map_.end()) return false;
-    out = it->second;
-    return true;
-  }
-  bool insert(std::uint64_t k, std::uint64_t v) { return map_.emplace(k, v).second; }
-  bool remove(std::uint64_t k, std::uint64_t& old) {
-    const auto it = map_.find(k);
-    if (it == map_.end()) return false;
-    old = it->second;
-    map_.erase(it);
-    return true;
-  }
-  bool update(std::uint64_t k) {
-    const auto it = map_.find(k);
-    if (it == map_.end()) return false;
-    ++it->second;
-    return true;
-  }
-  template <class F>
-  void for_each(F&& f) const {
-    for (const auto& [k, v] : map_) f(k, v);
-  }
-  [[nodiscard]] std::size_t size() const { return map_.size(); }
-
- private:
-  absl::flat_hash_map<std::uint64_t, std::uint64_t, Fmix64> map_;
+/// A lock that does nothing: the unsynchronised ceiling, run with one thread only.
+struct NoLock {
+  void lock() noexcept {}
+  void unlock() noexcept {}
+  void lock_shared() noexcept {}
+  void unlock_shared() noexcept {}
 };
+
+using StdMutexAdapter =
+    StdStyleAdapter<std::unordered_map<std::uint64_t, std::uint64_t, Fmix64>, std::shared_mutex>;
+using AbslAdapter =
+    StdStyleAdapter<absl::flat_hash_map<std::uint64_t, std::uint64_t, Fmix64>, NoLock>;
 
 }  // namespace devcache::bench
