@@ -323,7 +323,8 @@ class ShardedMap {
   [[nodiscard]] std::vector<std::pair<Key, Value>> snapshot() const {
     check("snapshot");
     std::vector<std::pair<Key, Value>> out;
-    out.reserve(size() + size() / 16 + 16);  // allocate before locking, with room for growth
+    const std::size_t estimate = size();
+    out.reserve(estimate + estimate / 16 + 16);  // allocate before locking, with room for growth
     std::size_t locked = 0;
     try {
       for (; locked < shard_count_; ++locked) shards_[locked].lock.lock_shared();
