@@ -225,6 +225,11 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent adds never exceed the capacity", "[c
   run_together(threads, [&](std::size_t t) {
     for (std::uint64_t i = 0; i < per_thread; ++i) {
       const std::uint64_t n = t * per_thread + i;  // all distinct
+      // Halfway through, writer 0 waits for the checker's first sample, so at least one
+      // sample is always taken while adds are still running (the scheduler cannot starve it).
+      if (t == 0 && i == per_thread / 2) {
+        while (samples.load() == 0) std::this_thread::yield();
+      }
       attempted.fetch_add(1);
       const devcache::AddResult r = cache.add_device_entry(id(n), mac(n), ip_of(n));
       if (r.outcome == AddOutcome::inserted) ++inserted[t];
