@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -344,6 +345,40 @@ TEMPLATE_TEST_CASE("DeviceCache: record_heartbeat counts in place and refreshes 
   const devcache::CacheStats s = cache.get_cache_stats();
   CHECK(s.heartbeats == 3);
   CHECK(s.total_heartbeats == 3);
+}
+
+TEMPLATE_TEST_CASE("DeviceCache: record_heartbeats counts a batch like one call per MAC",
+                   "[device_cache][batch]", ShardedCache, CuckooCache) {
+  ManualClock::reset();
+  TestType cache(options());
+  for (std::uint32_t n = 0; n < 200; n += 2) cache.add_device_entry(id(n), mac(n), ip4(n));
+  ManualClock::advance(45s);
+  // 1000 MACs over 200: half of them cached, repeats included, across many 64-key chunks.
+  std::vector<MacAddress> batch;
+  std::vector<std::uint64_t> expected(200, 0);
+  std::size_t expected_found = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    const std::uint64_t n = (i * 37) % 200;
+    batch.push_back(mac(n));
+    if (n % 2 == 0) {
+      ++expected[n];
+      ++expected_found;
+    }
+  }
+  CHECK(cache.record_heartbeats(std::span<const MacAddress>(batch)) == expected_found);
+  CHECK(cache.record_heartbeats(std::span<const MacAddress>()) == 0);
+  for (std::uint64_t n = 0; n < 200; ++n) {
+    const std::optional<Entry> e = cache.get_device_entry_by_mac(mac(n));
+    REQUIRE(e.has_value() == (n % 2 == 0));
+    if (!e) continue;
+    CHECK(e->heartbeat_count == expected[n]);
+    CHECK(e->last_seen.time_since_epoch() == 45s);
+    CHECK(e->first_seen.time_since_epoch() == 0s);
+  }
+  CHECK(cache.size() == 100);  // unknown MACs are not added
+  const devcache::CacheStats s = cache.get_cache_stats();
+  CHECK(s.heartbeats == expected_found);
+  CHECK(s.total_heartbeats == expected_found);
 }
 
 TEMPLATE_TEST_CASE("DeviceCache: remove_device", "[device_cache]", ShardedCache, CuckooCache) {

@@ -117,3 +117,64 @@ TEST_CASE("an empty map allocates only its shard array", "[sharded_map]") {
   map.clear();
   CHECK(map.allocated_bytes() == 8 * 64);
 }
+
+TEST_CASE("batches keep each shard's keys in the order given, for every shard count",
+          "[sharded_map][batch]") {
+  // Up to 64 shards the batch groups a chunk by counting sort, above by sorting: both must be
+  // stable, so a key listed twice is inserted by its first occurrence and updated by the second.
+  const std::size_t shards = GENERATE(1, 8, 64, 128, 1024);
+  CAPTURE(shards);
+  ShardedMap<std::uint64_t, std::uint64_t> map(shards, HashSeed::fixed(11));
+  std::vector<std::uint64_t> keys;
+  std::mt19937_64 rng(shards);
+  std::map<std::uint64_t, std::uint64_t> occurrences;
+  for (int i = 0; i < 3000; ++i) {
+    keys.push_back(rng() % 700);
+    ++occurrences[keys.back()];
+  }
+  std::vector<std::uint64_t> order;  // keys in the order the callback saw them
+  const std::size_t inserted = map.upsert_many(
+      std::span<const std::uint64_t>(keys),
+      [&](const std::uint64_t& k, std::uint64_t& v) {
+        ++v;
+        order.push_back(k);
+      },
+      std::uint64_t{1});
+  CHECK(inserted == occurrences.size());
+  CHECK(order.size() == keys.size() - occurrences.size());
+  for (const auto& [k, n] : occurrences) CHECK(map.find(k) == n);
+  // Within one chunk, the updates of one shard's keys follow the input order: replay the input
+  // chunk by chunk and compare shard by shard.
+  std::vector<std::uint64_t> expected;
+  std::map<std::uint64_t, bool> present;
+  for (std::size_t base = 0; base < keys.size(); base += map.batch_chunk) {
+    const std::size_t end = std::min(keys.size(), base + map.batch_chunk);
+    for (std::size_t s = 0; s < map.shard_count(); ++s) {
+      for (std::size_t i = base; i < end; ++i) {
+        if (map.shard_of(keys[i]) != s) continue;
+        if (present[keys[i]]) expected.push_back(keys[i]);
+        present[keys[i]] = true;
+      }
+    }
+  }
+  CHECK(order == expected);
+}
+
+TEST_CASE("a large table holds at most 24 bytes per MacAddress -> u64 entry",
+          "[sharded_map][memory]") {
+  // Slots are 16 bytes plus one metadata byte. Past 1024 slots a table grows by a fifth at 7/8
+  // load, so its load stays >= 0.729: at most 17 / 0.729 = 23.3 bytes per entry.
+  ShardedMap<MacAddress, std::uint64_t> map(1, HashSeed::fixed(3));
+  const std::size_t shard_array = map.allocated_bytes();
+  double worst = 0;
+  for (std::uint64_t i = 1; i <= 300'000; ++i) {
+    map.insert(MacAddress::from_u64(i * 0x9E3779B97F4AULL & 0xFFFF'FFFF'FFFF), i);
+    if (i >= 4096 && i % 101 == 0) {
+      worst = std::max(worst, static_cast<double>(map.allocated_bytes() - shard_array) /
+                                  static_cast<double>(map.size()));
+    }
+  }
+  CHECK(map.size() == 300'000);
+  CAPTURE(worst);
+  CHECK(worst <= 23.4);
+}

@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -365,6 +366,24 @@ class DeviceCache {
       if (e.last_seen < now) e.last_seen = now;
     });
     if (found) counters_.add(counter_heartbeats);
+    return found;
+  }
+
+  /// record_heartbeat for each MAC of `macs`, batched: the map groups the MACs by shard, takes each
+  /// shard's lock once per group and prefetches the entries before it touches them, which is
+  /// faster than one call per MAC when the table is larger than the caches (bench/device_bench).
+  /// Each heartbeat is atomic as in record_heartbeat; the batch as a whole is not (another thread
+  /// may see some of its heartbeats and not others). All heartbeats of a batch get one time stamp.
+  /// A MAC that appears twice gets two heartbeats. Returns how many MACs were cached.
+  /// Locks the shards the MACs fall in exclusive, one at a time. O(macs.size()).
+  /// Throws: nothing (with ShardedMap or CuckooMap).
+  std::size_t record_heartbeats(std::span<const MacAddress> macs) {
+    const time_point now = Clock::now();
+    const std::size_t found = map_.visit_many(macs, [now](const MacAddress&, entry_type& e) {
+      ++e.heartbeat_count;
+      if (e.last_seen < now) e.last_seen = now;
+    });
+    if (found != 0) counters_.add(counter_heartbeats, found);
     return found;
   }
 

@@ -362,7 +362,6 @@ class ShardedMap {
     std::size_t found = 0;
     for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
       detail::ExclusiveGuard guard(s.lock);
-      for (std::size_t i = 0; i < n; ++i) s.table.prefetch(items[i].hash);
       const detail::CallbackScope scope(this);
       for (std::size_t i = 0; i < n; ++i) {
         const Key& key = keys[items[i].index];
@@ -388,7 +387,6 @@ class ShardedMap {
     std::size_t inserted = 0;
     for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
       detail::ExclusiveGuard guard(s.lock);
-      for (std::size_t i = 0; i < n; ++i) s.table.prefetch(items[i].hash);
       for (std::size_t i = 0; i < n; ++i) {
         const Key& key = keys[items[i].index];
         const std::size_t pos = s.table.find(items[i].hash, key, equal_);
@@ -554,6 +552,8 @@ class ShardedMap {
     mutable detail::RwLock lock;
     table_type table;
   };
+  static_assert(!std::is_empty_v<Allocator> || sizeof(Shard) == 64,
+                "with a stateless allocator a shard (lock and table) fills exactly one cache line");
   using shard_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<Shard>;
 
   // The keyed hash of a stored key, for the table's growth and erase paths.
@@ -571,22 +571,33 @@ class ShardedMap {
     std::size_t index;  // into the caller's span
   };
 
-  // Splits `keys` into chunks, hashes each chunk's keys, sorts them by shard (stable: a shard's
-  // keys keep their order) and calls group(shard, items, count) once per shard present in the
-  // chunk.
+  // Splits `keys` into chunks; hashes each chunk's keys and prefetches their slots (before any
+  // lock is taken, so the whole chunk's cache misses overlap), groups them by shard (stable: a
+  // key's occurrences keep their order) and calls group(shard, items, count) once per shard present
+  // in the chunk.
   template <class Group>
   void for_each_shard_group(std::span<const Key> keys, Group&& group) {
+    std::array<BatchItem, batch_chunk> raw;
     std::array<BatchItem, batch_chunk> items;
     for (std::size_t base = 0; base < keys.size(); base += batch_chunk) {
       const std::size_t n = std::min(batch_chunk, keys.size() - base);
       for (std::size_t i = 0; i < n; ++i) {
         const std::uint64_t h = hash(keys[base + i]);
-        // Insertion sort by shard as the items arrive: stable, no allocation, and cheap for a
-        // chunk this small.
-        const BatchItem item{h, h & (shard_count_ - 1), base + i};
-        std::size_t j = i;
-        for (; j > 0 && items[j - 1].shard > item.shard; --j) items[j] = items[j - 1];
-        items[j] = item;
+        raw[i] = BatchItem{h, h & (shard_count_ - 1), base + i};
+        shards_[raw[i].shard].table.prefetch_unlocked(h);
+      }
+      if (shard_count_ <= batch_chunk) {
+        // Counting sort: linear, and stable.
+        std::array<std::uint8_t, batch_chunk + 1> first{};
+        for (std::size_t i = 0; i < n; ++i) ++first[raw[i].shard + 1];
+        for (std::size_t k = 1; k <= shard_count_; ++k) first[k] += first[k - 1];
+        for (std::size_t i = 0; i < n; ++i) items[first[raw[i].shard]++] = raw[i];
+      } else {
+        std::copy_n(raw.begin(), n, items.begin());
+        std::sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(n),
+                  [](const BatchItem& a, const BatchItem& b) {
+                    return a.shard != b.shard ? a.shard < b.shard : a.index < b.index;
+                  });
       }
       for (std::size_t first = 0; first < n;) {
         std::size_t last = first + 1;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <latch>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -104,6 +105,19 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent heartbeats are never lost", "[concur
   });
   std::atomic<std::uint64_t> missing{0};
   run_together(threads, [&cache, &missing](std::size_t t) {
+    if (t % 2 == 1) {
+      // Odd threads send the same heartbeats in batches of 16 (record_heartbeats).
+      std::vector<MacAddress> batch;
+      for (std::uint64_t i = 0; i < per_thread; ++i) {
+        batch.push_back(mac((i + t * 5) % devices));
+        if (batch.size() == 16 || i + 1 == per_thread) {
+          const std::size_t found = cache.record_heartbeats(std::span<const MacAddress>(batch));
+          missing.fetch_add(batch.size() - found);
+          batch.clear();
+        }
+      }
+      return;
+    }
     for (std::uint64_t i = 0; i < per_thread; ++i) {
       // Every thread hits every device, in a different order: maximal contention per device.
       if (!cache.record_heartbeat(mac((i + t * 5) % devices))) missing.fetch_add(1);
