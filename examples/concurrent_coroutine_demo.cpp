@@ -11,12 +11,15 @@
 //   concurrent_coroutine_demo                          # 25 s, as the original
 //   concurrent_coroutine_demo --duration 2 --speed 50  # the same story in 2 s
 //   SPDLOG_LEVEL=debug concurrent_coroutine_demo       # also log every collection
+//   concurrent_coroutine_demo --state-file coro.state  # run it again: it goes on from there
+//   concurrent_coroutine_demo --metrics-port 9464      # Prometheus metrics at 127.0.0.1:9464
 //
 // The cache never blocks a coroutine for long: each call takes a shard lock for one short step
 // and returns (device_cache.hpp), so calling it from a coroutine, without co_await, is fine.
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -30,10 +33,13 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <fmt/format.h>
+#include <prometheus/exposer.h>
+#include <prometheus/labels.h>
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
 
 #include <devcache/device_cache.hpp>
+#include <devcache/prometheus.hpp>
 
 #include "demo_support.hpp"
 
@@ -57,6 +63,7 @@ constexpr demo::About about{
     .default_duration = 25s,
     .max_workers = 1'000'000,
     .has_io_threads = true,
+    .has_metrics_port = true,
 };
 
 constexpr auto producer_period = 400ms;
@@ -177,7 +184,26 @@ int main(int argc, char** argv) try {
   // Everything the coroutines refer to is declared before the io_context, so it outlives them.
   Cache cache;
   demo::Fleet fleet("coroutines", "device", 0xaa'bb'cc, "10.0.0.0/8");
+  // --state-file: the previous run's devices, and saves every few seconds and at the end.
+  demo::StateFile state(cache, options.state_file);
+  state.restore({&fleet});
+  state.start_saving();
   Collections collections;
+  // --metrics-port: the cache's statistics for Prometheus, read at each scrape, on loopback only.
+  // Declared after the cache, and the exposer after the collector, so the exposer's HTTP threads
+  // have stopped (joined) before the collector goes, and the collector before the cache.
+  std::shared_ptr<devcache::PrometheusCollector> metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (options.metrics_port) {
+    metrics = std::make_shared<devcache::PrometheusCollector>(
+        cache, prometheus::Labels{{"demo", std::string(about.name)}});
+    exposer = std::make_unique<prometheus::Exposer>(
+        fmt::format("127.0.0.1:{}", *options.metrics_port), 1);
+    exposer->RegisterCollectable(metrics);
+    const std::vector<int> ports = exposer->GetListeningPorts();
+    spdlog::info("serving Prometheus metrics at http://127.0.0.1:{}/metrics",
+                 ports.empty() ? 0 : ports.front());
+  }
   asio::io_context io(static_cast<int>(options.io_threads));
   demo::TaskGroup tasks(io);
   demo::Timeline timeline;
@@ -217,6 +243,7 @@ int main(int argc, char** argv) try {
       .stop_reason = stop_reason,
       .timeline = timeline,
   });
+  state.finish(report);
   report.note("collections",
               fmt::format("{} runs while the others wrote; the last found {} with >= {} "
                           "heartbeats, {} recently seen, {} with IP {}*, {} in {}",

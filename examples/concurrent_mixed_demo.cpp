@@ -12,6 +12,7 @@
 //
 //   concurrent_mixed_demo                          # 20 s
 //   concurrent_mixed_demo --duration 2 --speed 50  # the same story in 2 s
+//   concurrent_mixed_demo --state-file mixed.state # run it again: it goes on from there
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -150,6 +151,10 @@ int main(int argc, char** argv) try {
   Cache cache;
   demo::Fleet thread_fleet("threads", "thread-device", 0x00'11'22, "192.168.0.0/16");
   demo::Fleet coroutine_fleet("coroutines", "coro-device", 0xaa'bb'cc, "10.0.0.0/8");
+  // --state-file: the previous run's devices, and saves every few seconds and at the end.
+  demo::StateFile state(cache, options.state_file);
+  state.restore({&thread_fleet, &coroutine_fleet});
+  state.start_saving();
   std::uint64_t strangers = 0;  // written by the monitor thread, read after it has been joined
   asio::io_context io(static_cast<int>(options.io_threads));
   demo::TaskGroup tasks(io);
@@ -204,6 +209,7 @@ int main(int argc, char** argv) try {
       .stop_reason = stop_reason,
       .timeline = timeline,
   });
+  state.finish(report);
   report.check(fmt::format("all {} coroutines ended within {} s of the stop", tasks.size(),
                            shutdown_timeout.count()),
                all_ended);

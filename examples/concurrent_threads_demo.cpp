@@ -9,6 +9,7 @@
 //   concurrent_threads_demo                          # 20 s, as the original
 //   concurrent_threads_demo --duration 2 --speed 50  # the same story in 2 s
 //   SPDLOG_LEVEL=debug concurrent_threads_demo       # also log every add and heartbeat
+//   concurrent_threads_demo --state-file threads.state  # run it again: it goes on from there
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -101,6 +102,10 @@ int main(int argc, char** argv) try {
   demo::StopSignal stop_signal;    // from here on, Ctrl-C and SIGTERM stop the demo cleanly
 
   demo::Fleet fleet("threads", "device", 0x00'11'22, "192.168.0.0/16");
+  // --state-file: the previous run's devices, and saves every few seconds and at the end.
+  demo::StateFile state(DeviceCacheManager::instance(), options.state_file);
+  state.restore({&fleet});
+  state.start_saving();
   spdlog::info("{}: {} producer and {} updater threads for {:g} s at speed {:g}", about.name,
                options.workers, options.workers, options.duration.count(), options.speed);
 
@@ -131,6 +136,7 @@ int main(int argc, char** argv) try {
       .stop_reason = stop_reason,
       .timeline = timeline,
   });
+  state.finish(report);
   return report.print(DeviceCacheManager::get_cache_stats(),
                       DeviceCacheManager::get_cache_snapshot(), {&fleet});
 } catch (const std::exception& e) {

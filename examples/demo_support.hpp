@@ -1,7 +1,7 @@
 // examples/demo_support.hpp — the plumbing devcache's three demos share: command-line flags,
 // stopping on Ctrl-C / SIGTERM or at the end of the run, simulated device fleets, a group of
-// cancellable coroutines, the monitor's live line, and the final report with its check that the
-// numbers add up.
+// cancellable coroutines, the monitor's live line, the final report with its check that the
+// numbers add up, and the state file (--state-file) that lets a restarted demo go on.
 //
 // The demos hold the story (who writes what to the cache, and when); this header holds what is
 // the same in all three, once. It is demo code, not library code: it logs, prints and may exit.
@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <mutex>
@@ -55,6 +56,7 @@
 #include <devcache/device_entry.hpp>
 #include <devcache/ip_address.hpp>
 #include <devcache/mac_address.hpp>
+#include <devcache/persistence.hpp>
 
 namespace demo {
 
@@ -72,8 +74,9 @@ struct About {
   std::string_view name;
   std::string_view description;  ///< printed by --help, already wrapped
   std::chrono::seconds default_duration;
-  std::size_t max_workers;      ///< the largest --workers accepted
-  bool has_io_threads = false;  ///< whether the demo runs an asio::io_context (--io-threads)
+  std::size_t max_workers;        ///< the largest --workers accepted
+  bool has_io_threads = false;    ///< whether the demo runs an asio::io_context (--io-threads)
+  bool has_metrics_port = false;  ///< whether the demo serves Prometheus metrics (--metrics-port)
 };
 
 /// The parsed flags.
@@ -82,6 +85,12 @@ struct Options {
   double speed = 1.0;                        ///< --speed: every period is divided by it
   std::size_t workers = 1;                   ///< --workers: producers, and as many updaters
   unsigned io_threads = 1;                   ///< --io-threads
+  /// --metrics-port: serve the cache's statistics as Prometheus metrics on 127.0.0.1:PORT/metrics
+  /// (0: a free port chosen by the system, which the demo logs).
+  std::optional<std::uint16_t> metrics_port;
+  /// --state-file: restore the cache from this file at start, save it there periodically and at
+  /// the end (empty: no state file).
+  std::string state_file;
 
   /// How long the demo runs unless a signal stops it first.
   [[nodiscard]] nanoseconds run_time() const {
@@ -104,13 +113,19 @@ inline constexpr double max_duration_seconds = 7 * 24 * 3600.0;
 inline constexpr double min_speed = 0.001;
 inline constexpr double max_speed = 10'000.0;
 inline constexpr unsigned max_io_threads = 256;
+/// How often --state-file is saved while the demo runs, whatever --speed says (saving is upkeep,
+/// not part of the simulated story).
+inline constexpr std::chrono::seconds state_save_period{5};
 
 /// The default for --io-threads: one per core.
 inline unsigned default_io_threads() { return std::max(1U, std::thread::hardware_concurrency()); }
 
 inline void print_help(const About& about) {
-  fmt::print("Usage: {} [--duration SECONDS] [--speed FACTOR] [--workers N]{}\n\n{}\n\n",
-             about.name, about.has_io_threads ? " [--io-threads N]" : "", about.description);
+  fmt::print(
+      "Usage: {} [--duration SECONDS] [--speed FACTOR] [--workers N]{}{} [--state-file PATH]"
+      "\n\n{}\n\n",
+      about.name, about.has_io_threads ? " [--io-threads N]" : "",
+      about.has_metrics_port ? " [--metrics-port PORT]" : "", about.description);
   fmt::print(
       "Options:\n"
       "  --duration SECONDS  How long to run; fractional values are allowed (default: {} s).\n"
@@ -128,14 +143,25 @@ inline void print_help(const About& about) {
         "                      1 to {}).\n",
         default_io_threads(), max_io_threads);
   }
+  if (about.has_metrics_port) {
+    fmt::print(
+        "  --metrics-port PORT Serves the cache's statistics as Prometheus metrics at\n"
+        "                      http://127.0.0.1:PORT/metrics (loopback only) while the demo runs;\n"
+        "                      0 picks a free port and logs it (default: no metrics server).\n");
+  }
   fmt::print(
+      "  --state-file PATH   Restores the cache from PATH at start if it exists, and saves it\n"
+      "                      there every {} s and at the end (atomically: a crash leaves the\n"
+      "                      previous save or the new one), so a restarted demo goes on with\n"
+      "                      its devices. Use one file per demo.\n"
       "  -h, --help          Prints this help and exits.\n\n"
       "Flags take their value as the next argument or after '=' (--speed=50).\n\n"
       "Environment:\n"
       "  SPDLOG_LEVEL        The log level (spdlog::cfg::load_env_levels, the counterpart of\n"
       "                      RUST_LOG): trace, debug, info (the default), warn, error, off.\n\n"
       "Exit status: 0 if the report's numbers add up, 1 if they do not (or the demo failed),\n"
-      "2 for a bad command line.\n");
+      "2 for a bad command line.\n",
+      state_save_period.count());
 }
 
 /// Prints a command-line error naming the problem and exits with status 2.
@@ -174,7 +200,9 @@ inline Options parse_command_line(int argc, char** argv, const About& about) {
     const std::size_t equals = arg.find('=');
     const std::string_view flag = arg.substr(0, equals);
     const bool known = flag == "--duration" || flag == "--speed" || flag == "--workers" ||
-                       (flag == "--io-threads" && about.has_io_threads);
+                       (flag == "--io-threads" && about.has_io_threads) ||
+                       (flag == "--metrics-port" && about.has_metrics_port) ||
+                       flag == "--state-file";
     if (!known) usage_error(about, fmt::format("unknown argument '{}'", arg));
     std::string_view value;
     if (equals != std::string_view::npos) {
@@ -207,6 +235,13 @@ inline Options parse_command_line(int argc, char** argv, const About& about) {
         invalid(fmt::format("a whole number from 1 to {}", about.max_workers));
       }
       options.workers = *n;
+    } else if (flag == "--metrics-port") {
+      const auto port = parse_number<std::uint16_t>(value);
+      if (!port) invalid("a port number from 0 to 65535");
+      options.metrics_port = *port;
+    } else if (flag == "--state-file") {
+      if (value.empty()) invalid("a file path");
+      options.state_file = value;
     } else {
       const auto n = parse_number<unsigned>(value);
       if (!n || *n < 1 || *n > max_io_threads) {
@@ -512,6 +547,20 @@ class Fleet {
     return mac_of(std::uniform_int_distribution<std::uint64_t>(1, issued)(random));
   }
 
+  /// Goes on from a previous run: counts the fleet's devices among `entries` (the cache just
+  /// restored from a state file) with their heartbeats, and makes next_device() continue after the
+  /// highest of them. Call it before any worker starts.
+  void resume(const std::vector<devcache::DeviceEntry>& entries) {
+    std::uint64_t highest = issued_.load(std::memory_order_relaxed);
+    for (const devcache::DeviceEntry& e : entries) {
+      if (!produced(e)) continue;
+      ++restored_.devices;
+      restored_.heartbeats += e.heartbeat_count;
+      highest = std::max<std::uint64_t>(highest, e.mac.to_u64() & 0xff'ffffU);
+    }
+    issued_.store(highest, std::memory_order_relaxed);
+  }
+
   /// Counts what add_device_entry did with one of the fleet's devices.
   void count_add(devcache::AddOutcome outcome) {
     switch (outcome) {
@@ -547,6 +596,9 @@ class Fleet {
   [[nodiscard]] std::uint64_t recorded() const { return load(beats_.recorded); }
   [[nodiscard]] std::uint64_t missed() const { return load(beats_.missed); }
   [[nodiscard]] std::uint64_t sent() const { return recorded() + missed(); }
+  /// The fleet's devices, and their heartbeats, restored from a state file (resume).
+  [[nodiscard]] std::uint64_t restored() const { return restored_.devices; }
+  [[nodiscard]] std::uint64_t restored_heartbeats() const { return restored_.heartbeats; }
 
  private:
   static std::uint64_t load(const std::atomic<std::uint64_t>& a) {
@@ -585,6 +637,10 @@ class Fleet {
   alignas(64) std::atomic<std::uint64_t> issued_{0};
   AddCounts adds_;
   HeartbeatCounts beats_;
+  struct {
+    std::uint64_t devices = 0;
+    std::uint64_t heartbeats = 0;
+  } restored_;  // written by resume() before the workers start, read after they end
 };
 
 // =================================================================================================
@@ -695,12 +751,15 @@ class Report {
   int print(const devcache::CacheStats& stats, const std::vector<devcache::DeviceEntry>& entries,
             std::initializer_list<const Fleet*> fleets) {
     std::uint64_t inserted = 0, present = 0, refused = 0, recorded = 0, missed = 0;
+    std::uint64_t restored = 0, restored_heartbeats = 0;  // from --state-file
     for (const Fleet* f : fleets) {
       inserted += f->inserted();
       present += f->already_present();
       refused += f->refused();
       recorded += f->recorded();
       missed += f->missed();
+      restored += f->restored();
+      restored_heartbeats += f->restored_heartbeats();
     }
     std::uint64_t held_heartbeats = 0;
     for (const devcache::DeviceEntry& e : entries) held_heartbeats += e.heartbeat_count;
@@ -727,6 +786,10 @@ class Report {
     line("peak memory",
          peak ? fmt::format("{:.1f} MiB (VmHWM {} kB)", static_cast<double>(*peak) / 1024.0, *peak)
               : std::string("unknown (no VmHWM in /proc/self/status)"));
+    if (restored != 0) {
+      line("restored", fmt::format("{} devices with {} heartbeats from the state file", restored,
+                                   restored_heartbeats));
+    }
     line("cache stats", fmt::format("{}", stats));
     for (const auto& [label, text] : notes_) line(label, text);
 
@@ -735,16 +798,22 @@ class Report {
     print_by_oui(entries, fleets);
 
     // The standard checks, then the demo's own.
+    // Restored devices count as adds in the cache's stats, and bring their heartbeat counts.
+    const bool any_restored = restored != 0;
     std::vector<Check> checks{
-        equal("devices added by the producers", inserted, "adds counted by the cache", stats.adds),
+        equal(any_restored ? "devices added by the producers + restored"
+                           : "devices added by the producers",
+              inserted + restored, "adds counted by the cache", stats.adds),
         equal("adds counted by the cache", stats.adds, "devices in the cache", entries.size()),
         equal("devices in the cache", entries.size(), "entries in the cache stats", stats.entries),
         equal("adds refused (producers)", refused, "refused adds counted by the cache",
               stats.refused_adds),
         equal("heartbeats sent that hit a present device", recorded,
               "heartbeats counted by the cache", stats.heartbeats),
-        equal("heartbeats counted by the cache", stats.heartbeats,
-              "sum of heartbeat counts over the devices", held_heartbeats),
+        equal(any_restored ? "heartbeats counted by the cache + restored"
+                           : "heartbeats counted by the cache",
+              stats.heartbeats + restored_heartbeats, "sum of heartbeat counts over the devices",
+              held_heartbeats),
         equal("sum of heartbeat counts over the devices", held_heartbeats,
               "heartbeats held in the cache stats", stats.total_heartbeats),
         equal("devices removed, expired or evicted",
@@ -762,12 +831,13 @@ class Report {
       for (const Fleet* f : fleets) {
         const OuiTotals held = totals(entries, f->oui());
         const std::string oui = format_oui(f->oui());
-        checks.push_back(equal(fmt::format("{} devices added by {}", oui, f->label()),
-                               f->inserted(), fmt::format("{} devices in the cache", oui),
-                               held.devices));
-        checks.push_back(equal(fmt::format("{} heartbeats recorded by {}", oui, f->label()),
-                               f->recorded(), fmt::format("{} heartbeat counts in the cache", oui),
-                               held.heartbeats));
+        checks.push_back(equal(fmt::format("{} devices added (or restored) by {}", oui, f->label()),
+                               f->inserted() + f->restored(),
+                               fmt::format("{} devices in the cache", oui), held.devices));
+        checks.push_back(
+            equal(fmt::format("{} heartbeats recorded (or restored) by {}", oui, f->label()),
+                  f->recorded() + f->restored_heartbeats(),
+                  fmt::format("{} heartbeat counts in the cache", oui), held.heartbeats));
       }
     }
     checks.insert(checks.end(), checks_.begin(), checks_.end());
@@ -901,6 +971,85 @@ class Report {
   Run run_;
   std::vector<std::pair<std::string, std::string>> notes_;
   std::vector<Check> checks_;
+};
+
+// =================================================================================================
+// The state file (--state-file)
+
+/// --state-file for one cache: restore() loads the file if it exists, start_saving() saves it
+/// every state_save_period on a thread of its own, and finish() stops that and saves once more,
+/// so that a restarted demo goes on with its devices. Without --state-file every member does
+/// nothing. Each save is devcache::save: a consistent copy of the cache (writers wait for the
+/// copy, not for the disk), written atomically. Declare it after the cache: its thread must stop
+/// before the cache goes.
+template <class Cache>
+class StateFile {
+ public:
+  StateFile(Cache& cache, std::string path) : cache_(cache), path_(std::move(path)) {}
+
+  /// Loads the file into the cache if it exists, logs what it restored, and lets each fleet go on
+  /// from its restored devices (Fleet::resume). A file that exists but cannot be loaded throws
+  /// devcache::PersistenceError, which names the file and what is wrong with it: the demo stops
+  /// rather than overwrite it.
+  void restore(std::initializer_list<Fleet*> fleets) {
+    if (path_.empty()) return;
+    if (!std::filesystem::exists(path_)) {
+      spdlog::info("state file {} does not exist yet: starting empty", path_);
+      return;
+    }
+    const devcache::LoadReport r = devcache::load(cache_, path_);
+    const auto age = std::chrono::system_clock::now() - r.saved_at;
+    spdlog::info(
+        "restored {} devices from {} (saved {:.1f} s ago; {} records, {} replaced, {} "
+        "refused: cache full)",
+        r.inserted, path_, std::chrono::duration<double>(age).count(), r.records, r.replaced,
+        r.refused_full);
+    const std::vector<devcache::DeviceEntry> entries = cache_.get_cache_snapshot();
+    for (Fleet* f : fleets) f->resume(entries);
+  }
+
+  /// Starts saving every state_save_period until finish().
+  void start_saving() {
+    if (path_.empty()) return;
+    saver_ = std::jthread([this](std::stop_token stop) {
+      for (Ticker ticker(state_save_period); sleep_until(stop, ticker.next());) save(false);
+    });
+  }
+
+  /// Stops the periodic saves, saves once more, and adds the check that every save succeeded to
+  /// `report`. Call it after the workers stopped, so that the file holds what the report shows.
+  void finish(Report& report) {
+    if (path_.empty()) return;
+    saver_ = std::jthread();  // requests the stop and joins
+    const std::optional<std::size_t> devices = save(true);
+    report.check(devices ? fmt::format("saved {} devices to the state file {}", *devices, path_)
+                         : fmt::format("saved the state file {}", path_),
+                 devices.has_value() && failures_ == 0);
+    if (failures_ != 0) spdlog::error("{} periodic saves of {} failed", failures_, path_);
+  }
+
+ private:
+  // One save; logs it (a periodic one at debug level) and returns how many devices it wrote.
+  std::optional<std::size_t> save(bool last) {
+    try {
+      const devcache::SaveReport r = devcache::save(cache_, path_);
+      if (last) {
+        spdlog::info("saved {} devices to {} ({} bytes)", r.devices, path_, r.bytes);
+      } else {
+        spdlog::debug("saved {} devices to {} ({} bytes)", r.devices, path_, r.bytes);
+      }
+      return r.devices;
+    } catch (const devcache::PersistenceError& e) {
+      spdlog::error("{}", e.what());
+      if (!last) ++failures_;
+      return std::nullopt;
+    }
+  }
+
+  Cache& cache_;
+  std::string path_;
+  std::atomic<std::uint64_t> failures_{0};
+  std::jthread saver_;  // last: it stops first
 };
 
 }  // namespace demo

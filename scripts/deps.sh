@@ -9,6 +9,11 @@ DEVCACHE_DEBIAN_PACKAGES=(
   # libraries (libcuckoo and fmt are the library's own dependencies; the rest serve tests,
   # demos and benchmarks)
   libcuckoo-dev libfmt-dev catch2 libspdlog-dev libasio-dev libtbb-dev libabsl-dev
+  # the optional Prometheus integration (devcache::prometheus), which the demos use; the Prometheus
+  # server and curl for its end-to-end test
+  prometheus-cpp-dev prometheus curl
+  # zlib: CRC-32 for persistence.hpp's state files (devcache::persistence, its tests, the demos)
+  zlib1g-dev
   # benchmark plots and lint
   gnuplot-nox clang-format clang-tidy
 )

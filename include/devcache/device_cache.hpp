@@ -147,6 +147,26 @@ struct AddResult {
   friend bool operator==(const AddResult&, const AddResult&) = default;
 };
 
+/// What restore_device_entry did.
+enum class RestoreOutcome : std::uint8_t {
+  inserted,      ///< the device was not cached; the entry is now
+  replaced,      ///< the device was cached; its entry was replaced by the one given
+  refused_full,  ///< the device was not cached, the cache is full, and nothing changed
+};
+
+/// "inserted", "replaced" or "refused_full". Throws: nothing.
+constexpr std::string_view to_string(RestoreOutcome outcome) noexcept {
+  switch (outcome) {
+    case RestoreOutcome::inserted:
+      return "inserted";
+    case RestoreOutcome::replaced:
+      return "replaced";
+    case RestoreOutcome::refused_full:
+      return "refused_full";
+  }
+  return "unknown";
+}
+
 /// A summary of the cache. Entries, total_heartbeats and the shard occupancy are counted in one
 /// pass over the shards (each shard exact at the moment it is read); the counters are sums of
 /// monotonic per-thread stripes read one after another. Under concurrent writes the fields can be
@@ -159,9 +179,10 @@ struct CacheStats {
   /// The sum of heartbeat_count over the devices held.
   std::uint64_t total_heartbeats = 0;
 
-  /// add_device_entry calls that inserted a device.
+  /// add_device_entry calls that inserted a device (and restore_device_entry calls, as a load
+  /// makes them, that inserted one).
   std::uint64_t adds = 0;
-  /// add_device_entry calls refused because the cache was full.
+  /// add_device_entry (and restore_device_entry) calls refused because the cache was full.
   std::uint64_t refused_adds = 0;
   /// record_heartbeat calls that found their device.
   std::uint64_t heartbeats = 0;
@@ -169,7 +190,7 @@ struct CacheStats {
   std::uint64_t lookups = 0;
   /// get_device_entry_by_mac[_str] calls that found nothing.
   std::uint64_t misses = 0;
-  /// update_cache_entry_by_mac[_str] calls that replaced an entry.
+  /// update_cache_entry_by_mac[_str] (and restore_device_entry) calls that replaced an entry.
   std::uint64_t updates = 0;
   /// remove_device calls that removed a device.
   std::uint64_t removals = 0;
@@ -352,6 +373,41 @@ class DeviceCache {
   /// Throws: ParseError if `mac` is malformed (nothing changes); as the other overload otherwise.
   bool update_cache_entry_by_mac_str(std::string_view mac, const entry_type& entry) {
     return update_cache_entry_by_mac(MacAddress::parse(mac), entry);
+  }
+
+  /// Stores `entry` exactly as given (id, IP, port, heartbeat count and both times) under
+  /// entry.mac, the way a saved cache is restored (persistence.hpp's load): an entry cached under
+  /// that MAC is replaced (counted in stats as an update); otherwise the entry is inserted
+  /// (counted as an add) if the capacity allows, and refused (counted as a refused add) if not.
+  /// Decision: it never evicts, whatever the capacity policy: a restore must not displace devices
+  /// that are live now in favour of devices from a file, and its caller learns of every refusal.
+  /// Locks one shard exclusive (and, when the cache is full, one more time to try the replace).
+  /// Throws: std::bad_alloc (the cache is then unchanged).
+  RestoreOutcome restore_device_entry(entry_type entry) {
+    const MacAddress mac = entry.mac;
+    if (options_.capacity && !try_reserve()) {
+      // Full: only a device already cached can be stored, in place of its old entry.
+      if (map_.visit(mac, [&entry](entry_type& e) { e = std::move(entry); })) {
+        counters_.add(counter_updates);
+        return RestoreOutcome::replaced;
+      }
+      counters_.add(counter_refused_adds);
+      return RestoreOutcome::refused_full;
+    }
+    bool inserted = false;
+    try {
+      inserted = map_.insert_or_assign(mac, std::move(entry));
+    } catch (...) {
+      release_slots(1);
+      throw;
+    }
+    if (!inserted) {
+      release_slots(1);  // it replaced an entry: the room reserved was not needed
+      counters_.add(counter_updates);
+      return RestoreOutcome::replaced;
+    }
+    counters_.add(counter_adds);
+    return RestoreOutcome::inserted;
   }
 
   /// Records a heartbeat: heartbeat_count + 1 and last_seen = Clock::now(), in place, in one

@@ -7,7 +7,9 @@
 #   MODE=add_subdirectory  add_subdirectory(<DEVCACHE_SOURCE_DIR>) from a fresh project
 #
 # Other inputs: SOURCE_DIR (the downstream project), BINARY_DIR (scratch, wiped first),
-# DEVCACHE_SOURCE_DIR, DEVCACHE_BINARY_DIR, GENERATOR, MAKE_PROGRAM, CXX_COMPILER, BUILD_TYPE.
+# DEVCACHE_SOURCE_DIR, DEVCACHE_BINARY_DIR, GENERATOR, MAKE_PROGRAM, CXX_COMPILER, BUILD_TYPE;
+# optional: PROGRAM (the program the project builds and this runs; default <MODE>_test) and
+# EXTRA_CONFIGURE_ARGS (more arguments for the project's configure step, separated by '|').
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var IN ITEMS MODE SOURCE_DIR BINARY_DIR GENERATOR CXX_COMPILER)
@@ -46,6 +48,10 @@ else()
   message(FATAL_ERROR "run_downstream.cmake: unknown MODE '${MODE}'")
 endif()
 
+if(EXTRA_CONFIGURE_ARGS)
+  string(REPLACE "|" ";" extra_args "${EXTRA_CONFIGURE_ARGS}")
+  list(APPEND configure_args ${extra_args})
+endif()
 run_step("configure" "${CMAKE_COMMAND}" ${configure_args})
 
 if(MODE STREQUAL "find_package")
@@ -59,4 +65,7 @@ if(MODE STREQUAL "find_package")
 endif()
 
 run_step("build" "${CMAKE_COMMAND}" --build "${project_dir}")
-run_step("run" "${project_dir}/${MODE}_test")
+if(NOT PROGRAM)
+  set(PROGRAM "${MODE}_test")
+endif()
+run_step("run" "${project_dir}/${PROGRAM}")
