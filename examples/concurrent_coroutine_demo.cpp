@@ -73,36 +73,6 @@ constexpr auto collector_period = 2s;
 constexpr auto shutdown_timeout = 2s;
 constexpr std::uint16_t device_port = 8080;
 
-// Adds a new device every `period`, the first after a random part of it, until cancelled.
-asio::awaitable<void> produce(std::stop_token stop, Cache& cache, demo::Fleet& fleet,
-                              nanoseconds period) {
-  demo::Random random = demo::make_random();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code cancelled;
-  for (demo::Ticker ticker(period, random);;) {
-    co_await demo::sleep_until(timer, ticker.next(), cancelled);
-    if (cancelled || stop.stop_requested()) co_return;  // TaskGroup::cancel_all: stopping
-    demo::Fleet::Device device = fleet.next_device();
-    fleet.count_add(
-        cache.add_device_entry(std::move(device.id), device.mac, device.ip, device_port).outcome);
-  }
-}
-
-// Records a heartbeat for a random device the producers have added, every `period`.
-asio::awaitable<void> update(std::stop_token stop, Cache& cache, demo::Fleet& fleet,
-                             nanoseconds period) {
-  demo::Random random = demo::make_random();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code cancelled;
-  for (demo::Ticker ticker(period, random);;) {
-    co_await demo::sleep_until(timer, ticker.next(), cancelled);
-    if (cancelled || stop.stop_requested()) co_return;  // TaskGroup::cancel_all: stopping
-    if (const std::optional<devcache::MacAddress> mac = fleet.random_known_mac(random)) {
-      fleet.count_heartbeat(cache.record_heartbeat(*mac));
-    }
-  }
-}
-
 // Logs the statistics line every `period`.
 asio::awaitable<void> monitor(std::stop_token stop, const Cache& cache, nanoseconds period) {
   demo::Pulse pulse;
@@ -209,8 +179,10 @@ int main(int argc, char** argv) try {
   demo::Timeline timeline;
 
   for (std::size_t i = 0; i < options.workers; ++i) {
-    tasks.spawn(produce(tasks.stop_token(), cache, fleet, options.period(producer_period)));
-    tasks.spawn(update(tasks.stop_token(), cache, fleet, options.period(updater_period)));
+    tasks.spawn(demo::produce_in_coroutine(tasks.stop_token(), cache, fleet,
+                                           options.period(producer_period), device_port));
+    tasks.spawn(demo::update_in_coroutine(tasks.stop_token(), cache, fleet,
+                                          options.period(updater_period)));
   }
   tasks.spawn(monitor(tasks.stop_token(), cache, options.observer_period(monitor_period)));
   tasks.spawn(collect(tasks.stop_token(), cache, fleet, options.observer_period(collector_period),

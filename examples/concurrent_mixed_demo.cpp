@@ -65,56 +65,6 @@ constexpr auto monitor_period = 2s;
 constexpr auto shutdown_timeout = 2s;
 constexpr std::uint16_t device_port = 8080;
 
-// ---- the thread workers (as in concurrent_threads_demo, on a cache instance) -------------------
-
-void produce_on_thread(std::stop_token stop, Cache& cache, demo::Fleet& fleet, nanoseconds period) {
-  demo::Random random = demo::make_random();
-  for (demo::Ticker ticker(period, random); demo::sleep_until(stop, ticker.next());) {
-    demo::Fleet::Device device = fleet.next_device();
-    fleet.count_add(
-        cache.add_device_entry(std::move(device.id), device.mac, device.ip, device_port).outcome);
-  }
-}
-
-void update_on_thread(std::stop_token stop, Cache& cache, demo::Fleet& fleet, nanoseconds period) {
-  demo::Random random = demo::make_random();
-  for (demo::Ticker ticker(period, random); demo::sleep_until(stop, ticker.next());) {
-    if (const std::optional<devcache::MacAddress> mac = fleet.random_known_mac(random)) {
-      fleet.count_heartbeat(cache.record_heartbeat(*mac));
-    }
-  }
-}
-
-// ---- the coroutine workers (as in concurrent_coroutine_demo) ------------------------------------
-
-asio::awaitable<void> produce_in_coroutine(std::stop_token stop, Cache& cache, demo::Fleet& fleet,
-                                           nanoseconds period) {
-  demo::Random random = demo::make_random();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code cancelled;
-  for (demo::Ticker ticker(period, random);;) {
-    co_await demo::sleep_until(timer, ticker.next(), cancelled);
-    if (cancelled || stop.stop_requested()) co_return;  // TaskGroup::cancel_all: stopping
-    demo::Fleet::Device device = fleet.next_device();
-    fleet.count_add(
-        cache.add_device_entry(std::move(device.id), device.mac, device.ip, device_port).outcome);
-  }
-}
-
-asio::awaitable<void> update_in_coroutine(std::stop_token stop, Cache& cache, demo::Fleet& fleet,
-                                          nanoseconds period) {
-  demo::Random random = demo::make_random();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code cancelled;
-  for (demo::Ticker ticker(period, random);;) {
-    co_await demo::sleep_until(timer, ticker.next(), cancelled);
-    if (cancelled || stop.stop_requested()) co_return;  // TaskGroup::cancel_all: stopping
-    if (const std::optional<devcache::MacAddress> mac = fleet.random_known_mac(random)) {
-      fleet.count_heartbeat(cache.record_heartbeat(*mac));
-    }
-  }
-}
-
 // ---- the monitor --------------------------------------------------------------------------------
 
 // Logs, every `period`, the cache totals and what the cache holds in each family's subnet, and
@@ -161,10 +111,10 @@ int main(int argc, char** argv) try {
   demo::Timeline timeline;
 
   for (std::size_t i = 0; i < options.workers; ++i) {
-    tasks.spawn(produce_in_coroutine(tasks.stop_token(), cache, coroutine_fleet,
-                                     options.period(coroutine_producer_period)));
-    tasks.spawn(update_in_coroutine(tasks.stop_token(), cache, coroutine_fleet,
-                                    options.period(coroutine_updater_period)));
+    tasks.spawn(demo::produce_in_coroutine(tasks.stop_token(), cache, coroutine_fleet,
+                                           options.period(coroutine_producer_period), device_port));
+    tasks.spawn(demo::update_in_coroutine(tasks.stop_token(), cache, coroutine_fleet,
+                                          options.period(coroutine_updater_period)));
   }
   spdlog::info(
       "{}: {} producer and {} updater threads, and as many coroutines on {} io "
@@ -176,9 +126,9 @@ int main(int argc, char** argv) try {
   std::vector<std::jthread> workers;
   workers.reserve(2 * options.workers + 1);
   for (std::size_t i = 0; i < options.workers; ++i) {
-    workers.emplace_back(produce_on_thread, std::ref(cache), std::ref(thread_fleet),
-                         options.period(thread_producer_period));
-    workers.emplace_back(update_on_thread, std::ref(cache), std::ref(thread_fleet),
+    workers.emplace_back(demo::produce_on_thread<Cache>, std::ref(cache), std::ref(thread_fleet),
+                         options.period(thread_producer_period), device_port);
+    workers.emplace_back(demo::update_on_thread<Cache>, std::ref(cache), std::ref(thread_fleet),
                          options.period(thread_updater_period));
   }
   workers.emplace_back(monitor, std::cref(cache), std::cref(thread_fleet),

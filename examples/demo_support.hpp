@@ -643,6 +643,73 @@ class Fleet {
   } restored_;  // written by resume() before the workers start, read after they end
 };
 
+// ---- producer and updater workers on a cache instance (the coroutine and mixed demos) ----------
+
+/// A producer's step: adds the fleet's next device (on `port`) and counts the outcome.
+template <class Cache>
+void add_next_device(Cache& cache, Fleet& fleet, std::uint16_t port) {
+  Fleet::Device device = fleet.next_device();
+  fleet.count_add(
+      cache.add_device_entry(std::move(device.id), device.mac, device.ip, port).outcome);
+}
+
+/// An updater's step: records a heartbeat for a random device the fleet has added, if any.
+template <class Cache>
+void heartbeat_random_device(Cache& cache, Fleet& fleet, Random& random) {
+  if (const std::optional<devcache::MacAddress> mac = fleet.random_known_mac(random)) {
+    fleet.count_heartbeat(cache.record_heartbeat(*mac));
+  }
+}
+
+/// A producer thread: add_next_device every `period` (the first after a random part of it) until
+/// `stop` is requested.
+template <class Cache>
+void produce_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period,
+                       std::uint16_t port) {
+  Random random = make_random();
+  for (Ticker ticker(period, random); sleep_until(stop, ticker.next());) {
+    add_next_device(cache, fleet, port);
+  }
+}
+
+/// An updater thread: heartbeat_random_device every `period` until `stop` is requested.
+template <class Cache>
+void update_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period) {
+  Random random = make_random();
+  for (Ticker ticker(period, random); sleep_until(stop, ticker.next());) {
+    heartbeat_random_device(cache, fleet, random);
+  }
+}
+
+/// A producer coroutine: add_next_device every `period` (the first after a random part of it)
+/// until TaskGroup::cancel_all cancels it or `stop` is requested.
+template <class Cache>
+asio::awaitable<void> produce_in_coroutine(std::stop_token stop, Cache& cache, Fleet& fleet,
+                                           nanoseconds period, std::uint16_t port) {
+  Random random = make_random();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::error_code cancelled;
+  for (Ticker ticker(period, random);;) {
+    co_await sleep_until(timer, ticker.next(), cancelled);
+    if (cancelled || stop.stop_requested()) co_return;
+    add_next_device(cache, fleet, port);
+  }
+}
+
+/// An updater coroutine: heartbeat_random_device every `period` until cancelled or stopped.
+template <class Cache>
+asio::awaitable<void> update_in_coroutine(std::stop_token stop, Cache& cache, Fleet& fleet,
+                                          nanoseconds period) {
+  Random random = make_random();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::error_code cancelled;
+  for (Ticker ticker(period, random);;) {
+    co_await sleep_until(timer, ticker.next(), cancelled);
+    if (cancelled || stop.stop_requested()) co_return;
+    heartbeat_random_device(cache, fleet, random);
+  }
+}
+
 // =================================================================================================
 // The monitor's live line
 
