@@ -167,9 +167,9 @@ TEST_CASE("IpAddress rejects embedded NULs and over-long input before calling in
   // A string_view is not a C string: "10.0.0.1\0garbage" must not parse as 10.0.0.1.
   const std::string with_nul("10.0.0.1\0garbage", 16);
   CHECK(parse_error<IpAddress>(with_nul) ==
-        R"(invalid IP address "10.0.0.1\0garbage": NUL byte at position 8)");
+        R"(invalid IP address "10.0.0.1\x00garbage": NUL byte at position 8)");
   CHECK(parse_error<IpAddress>(std::string_view("\0", 1)) ==
-        R"(invalid IP address "\0": NUL byte at position 0)");
+        R"(invalid IP address "\x00": NUL byte at position 0)");
 
   // The longest valid text is 45 characters; one more is rejected by length.
   const std::string longest = "0000:0000:0000:0000:0000:ffff:255.255.255.255";
@@ -181,7 +181,7 @@ TEST_CASE("IpAddress rejects embedded NULs and over-long input before calling in
   const std::string huge(100, '1');
   CHECK(parse_error<IpAddress>(huge) ==
         "invalid IP address \"" + std::string(64, '1') +
-            "\"... (truncated to its first 64 of 100 bytes): 100 bytes is longer than any IPv4 "
+            "\"... (input truncated to its first 64 of 100 bytes): 100 bytes is longer than any IPv4 "
             "or IPv6 address (at most 45)");
 
   // A view into a larger buffer: only the viewed characters count.

@@ -60,6 +60,7 @@
 
 #include <fmt/format.h>
 
+#include <devcache/detail/quote.hpp>
 #include <devcache/errors.hpp>
 
 namespace devcache {
@@ -74,9 +75,6 @@ namespace detail {
 /// The longest text an IpAddress can have or parse from: INET6_ADDRSTRLEN - 1 (45).
 inline constexpr std::size_t ip_max_text_size = INET6_ADDRSTRLEN - 1;
 static_assert(INET_ADDRSTRLEN <= INET6_ADDRSTRLEN);
-
-/// Inputs longer than this are truncated when quoted in an error message.
-inline constexpr std::size_t ip_message_max_input = 64;
 
 /// What went wrong; IpParseErrc::none means the parse succeeded.
 enum class IpParseErrc : std::uint8_t {
@@ -165,53 +163,6 @@ inline IpParseResult parse_ip(std::string_view text) noexcept {
   return r;
 }
 
-/// Appends `c` so that a message stays printable: C escapes for \0 \t \n \r, \xNN for every other
-/// control or non-ASCII byte, and a backslash before '"' and '\'.
-inline void ip_append_escaped(std::string& out, char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  constexpr std::string_view hex = "0123456789abcdef";
-  switch (c) {
-    case '"':
-    case '\\':
-      out += '\\';
-      out += c;
-      return;
-    case '\0':
-      out += "\\0";
-      return;
-    case '\t':
-      out += "\\t";
-      return;
-    case '\n':
-      out += "\\n";
-      return;
-    case '\r':
-      out += "\\r";
-      return;
-    default:
-      break;
-  }
-  if (byte < 0x20 || byte >= 0x7f) {
-    out += "\\x";
-    out += hex[byte >> 4];
-    out += hex[byte & 0xf];
-  } else {
-    out += c;
-  }
-}
-
-/// `input` in double quotes, escaped, truncated past ip_message_max_input bytes.
-inline std::string ip_quote(std::string_view input) {
-  std::string out = "\"";
-  for (const char c : input.substr(0, ip_message_max_input)) ip_append_escaped(out, c);
-  out += '"';
-  if (input.size() > ip_message_max_input) {
-    out += "... (truncated to its first " + std::to_string(ip_message_max_input) + " of " +
-           std::to_string(input.size()) + " bytes)";
-  }
-  return out;
-}
-
 /// Why parse_ip failed, as the part of a message after the colon.
 inline std::string ip_error_reason(std::string_view input, const IpParseResult& r) {
   const std::string at = " at position " + std::to_string(r.position);
@@ -227,17 +178,15 @@ inline std::string ip_error_reason(std::string_view input, const IpParseResult& 
     case IpParseErrc::nul:
       return "NUL byte" + at;
     case IpParseErrc::whitespace: {
-      std::string m = "whitespace '";
-      ip_append_escaped(m, input[r.position]);
-      return m + "'" + at + " is not allowed";
+      return "whitespace " + quote_char(input[r.position]) + at + " is not allowed";
     }
     case IpParseErrc::zone:
-      return "IPv6 zone indices (" + ip_quote(input.substr(r.position)) + at +
+      return "IPv6 zone indices (" + quote_input(input.substr(r.position)) + at +
              ") are not supported";
     case IpParseErrc::brackets:
       return "square brackets are not part of an address (write ::1, not [::1])";
     case IpParseErrc::leading_zero:
-      return "IPv4 component " + ip_quote(r.component) +
+      return "IPv4 component " + quote_input(r.component) +
              " has a leading zero (it could be read as octal)";
     case IpParseErrc::invalid:
       return "not a valid IPv4 or IPv6 address";
@@ -304,9 +253,9 @@ class IpAddress {
   static IpAddress parse(std::string_view text) {
     const detail::IpParseResult r = detail::parse_ip(text);
     if (!r.ok()) {
-      throw ParseError(
-          "invalid IP address " + detail::ip_quote(text) + ": " + detail::ip_error_reason(text, r),
-          text);
+      throw ParseError("invalid IP address " + detail::quote_input(text) + ": " +
+                           detail::ip_error_reason(text, r),
+                       text);
     }
     return {r.family, r.bytes};
   }
@@ -417,7 +366,8 @@ class IpNetwork {
   static IpNetwork parse(std::string_view text) {
     const Parsed p = parse_impl(text);
     if (p.error == Errc::none) return {p.network_address, p.prefix};
-    throw ParseError("invalid CIDR " + detail::ip_quote(text) + ": " + error_reason(text, p), text);
+    throw ParseError("invalid CIDR " + detail::quote_input(text) + ": " + error_reason(text, p),
+                     text);
   }
 
   /// Like parse, but returns std::nullopt exactly where parse would throw.
@@ -557,15 +507,15 @@ class IpNetwork {
         return R"(missing "/" and prefix length (e.g. "10.0.0.0/8"))";
       case Errc::bad_address: {
         const std::string_view address = text.substr(0, p.slash);
-        return "address " + detail::ip_quote(address) + ": " +
+        return "address " + detail::quote_input(address) + ": " +
                detail::ip_error_reason(address, p.address);
       }
       case Errc::empty_prefix:
         return "the prefix length after \"/\" is empty";
       case Errc::prefix_not_decimal:
-        return "prefix length " + detail::ip_quote(digits) + " is not a decimal number";
+        return "prefix length " + detail::quote_input(digits) + " is not a decimal number";
       case Errc::prefix_leading_zero:
-        return "prefix length " + detail::ip_quote(digits) + " has a leading zero";
+        return "prefix length " + detail::quote_input(digits) + " has a leading zero";
       case Errc::prefix_out_of_range:
         return "prefix length " + std::string(digits) + " is out of range 0.." +
                std::to_string(p.max_prefix) + " for " + family;

@@ -88,7 +88,7 @@ std::optional<IpAddress> parse_address(std::string_view text) {
   } catch (const devcache::ParseError& e) {
     DEVCACHE_FUZZ_CHECK(e.input() == text);
     devcache::fuzz::check_message_quotes_input(e.what(), "invalid IP address ", text,
-                                               devcache::detail::ip_message_max_input);
+                                               devcache::detail::message_max_input);
   }
   DEVCACHE_FUZZ_CHECK(parsed.has_value() == tried.has_value());
   if (!parsed) return std::nullopt;
@@ -104,7 +104,7 @@ std::optional<IpNetwork> parse_network(std::string_view text) {
   } catch (const devcache::ParseError& e) {
     DEVCACHE_FUZZ_CHECK(e.input() == text);
     devcache::fuzz::check_message_quotes_input(e.what(), "invalid CIDR ", text,
-                                               devcache::detail::ip_message_max_input);
+                                               devcache::detail::message_max_input);
   }
   DEVCACHE_FUZZ_CHECK(parsed.has_value() == tried.has_value());
   if (!parsed) return std::nullopt;

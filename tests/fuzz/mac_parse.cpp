@@ -181,7 +181,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const devcache::ParseError& e) {
     DEVCACHE_FUZZ_CHECK(e.input() == text);
     devcache::fuzz::check_message_quotes_input(e.what(), "invalid MAC address ", text,
-                                               devcache::detail::mac_message_max_input);
+                                               devcache::detail::message_max_input);
   }
   DEVCACHE_FUZZ_CHECK(parsed.has_value() == tried.has_value());
   if (parsed) DEVCACHE_FUZZ_CHECK(*parsed == *tried);

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include <devcache/detail/quote.hpp>
 #include <devcache/errors.hpp>
 
 namespace devcache::detail {
@@ -268,51 +269,11 @@ constexpr MacParseResult parse_mac(std::string_view text) noexcept {
   return r;
 }
 
-/// Inputs longer than this are truncated when quoted in an error message.
-inline constexpr std::size_t mac_message_max_input = 64;
-
-/// Appends `c` so that the message stays printable: C escapes for \t \n \r, \xNN for every other
-/// control or non-ASCII byte, and a backslash before `quote` and before a backslash.
-inline void mac_append_escaped(std::string& out, char c, char quote) {
-  const auto byte = static_cast<unsigned char>(c);
-  if (c == quote || c == '\\') {
-    out += '\\';
-    out += c;
-  } else if (c == '\t') {
-    out += "\\t";
-  } else if (c == '\n') {
-    out += "\\n";
-  } else if (c == '\r') {
-    out += "\\r";
-  } else if (byte < 0x20 || byte >= 0x7f) {
-    constexpr std::string_view hex = "0123456789abcdef";
-    out += "\\x";
-    out += hex[byte >> 4];
-    out += hex[byte & 0xf];
-  } else {
-    out += c;
-  }
-}
-
-/// `c` in single quotes, escaped.
-inline std::string mac_quote_char(char c) {
-  std::string out = "'";
-  mac_append_escaped(out, c, '\'');
-  out += '\'';
-  return out;
-}
-
 /// The full ParseError message for a failed parse_mac(input).
-/// Complexity: O(min(input size, mac_message_max_input)). Throws: std::bad_alloc.
+/// Complexity: O(min(input size, message_max_input)). Throws: std::bad_alloc.
 inline std::string make_mac_parse_message(std::string_view input, const MacParseResult& r) {
   using std::to_string;
-  std::string m = "invalid MAC address \"";
-  for (const char c : input.substr(0, mac_message_max_input)) mac_append_escaped(m, c, '"');
-  m += '"';
-  if (input.size() > mac_message_max_input) {
-    m += "... (input truncated to its first " + to_string(mac_message_max_input) + " of " +
-         to_string(input.size()) + " bytes)";
-  }
+  std::string m = "invalid MAC address " + quote_input(input);
   m += ": ";
   const std::string at = " at position " + to_string(r.position);
   const MacFormInfo info = mac_form_info(r.form);
@@ -325,27 +286,27 @@ inline std::string make_mac_parse_message(std::string_view input, const MacParse
       m += "empty input";
       break;
     case MacParseErrc::invalid_character:
-      m += mac_quote_char(r.character) + at + " is not a hex digit";
+      m += quote_char(r.character) + at + " is not a hex digit";
       break;
     case MacParseErrc::leading_garbage:
-      m += "unexpected " + mac_quote_char(r.character) + at + " before the first hex digit";
+      m += "unexpected " + quote_char(r.character) + at + " before the first hex digit";
       break;
     case MacParseErrc::trailing_whitespace:
-      m += "unexpected trailing whitespace " + mac_quote_char(r.character) + at;
+      m += "unexpected trailing whitespace " + quote_char(r.character) + at;
       break;
     case MacParseErrc::trailing_garbage:
-      m += "unexpected " + mac_quote_char(r.character) + at + " after a complete address";
+      m += "unexpected " + quote_char(r.character) + at + " after a complete address";
       break;
     case MacParseErrc::trailing_separator:
-      m += "input ends with separator " + mac_quote_char(r.character) + at;
+      m += "input ends with separator " + quote_char(r.character) + at;
       break;
     case MacParseErrc::empty_group:
-      m += "group " + to_string(r.group) + " is empty: separator " + mac_quote_char(r.character) +
-           at + " follows another separator";
+      m += "group " + to_string(r.group) + " is empty: separator " + quote_char(r.character) + at +
+           " follows another separator";
       break;
     case MacParseErrc::mixed_separators:
-      m += "mixed separators: " + mac_quote_char(r.character) + at +
-           " does not match the first separator " + mac_quote_char(r.first_separator) +
+      m += "mixed separators: " + quote_char(r.character) + at +
+           " does not match the first separator " + quote_char(r.first_separator) +
            " at position " + to_string(r.first_position);
       break;
     case MacParseErrc::bad_group_size: {
@@ -356,7 +317,7 @@ inline std::string make_mac_parse_message(std::string_view input, const MacParse
         m += in_form;
       } else {
         m += r.character == ':' ? "1, 2 or 6" : r.character == '-' ? "1, 2, 4 or 6" : "4";
-        m += " before separator " + mac_quote_char(r.character);
+        m += " before separator " + quote_char(r.character);
       }
       break;
     }
