@@ -20,6 +20,7 @@
 
 #include <devcache/cuckoo_map.hpp>
 #include <devcache/detail/hash_mix.hpp>
+#include <devcache/device_cache.hpp>
 #include <devcache/hash_seed.hpp>
 #include <devcache/mac_address.hpp>
 #include <devcache/sharded_map.hpp>
@@ -737,14 +738,18 @@ struct Boom {};
 // A value whose copies throw on demand; moves never throw (the maps require that).
 struct Fragile {
   static inline bool throw_on_copy = false;
+  // Throws at the copy_countdown-th copy (construction or assignment) from now (0: the next); -1
+  // never.
+  static inline long copy_countdown = -1;
+  static void maybe_throw() {
+    if (throw_on_copy || (copy_countdown >= 0 && copy_countdown-- == 0)) throw CopyError{};
+  }
   u64 v = 0;
   explicit Fragile(u64 x) : v(x) {}
-  Fragile(const Fragile& other) : v(other.v) {
-    if (throw_on_copy) throw CopyError{};
-  }
+  Fragile(const Fragile& other) : v(other.v) { maybe_throw(); }
   Fragile(Fragile&&) noexcept = default;
   Fragile& operator=(const Fragile& other) {
-    if (throw_on_copy) throw CopyError{};
+    maybe_throw();
     v = other.v;
     return *this;
   }
@@ -758,7 +763,10 @@ struct NoThrowOnExit {
   NoThrowOnExit() = default;
   NoThrowOnExit(const NoThrowOnExit&) = delete;
   NoThrowOnExit& operator=(const NoThrowOnExit&) = delete;
-  ~NoThrowOnExit() { Fragile::throw_on_copy = false; }
+  ~NoThrowOnExit() {
+    Fragile::throw_on_copy = false;
+    Fragile::copy_countdown = -1;
+  }
 };
 
 // A hash that throws at its countdown-th call from now (countdown 0: the next call); -1 never.
@@ -979,12 +987,17 @@ namespace {
 struct AllocationControl {
   static inline std::size_t count = 0;
   static inline std::size_t fail_above = static_cast<std::size_t>(-1);  // bytes
+  // Fails the countdown-th allocation from now (0: the next); -1 never.
+  static inline long countdown = -1;
 };
 struct AllowAllOnExit {
   AllowAllOnExit() = default;
   AllowAllOnExit(const AllowAllOnExit&) = delete;
   AllowAllOnExit& operator=(const AllowAllOnExit&) = delete;
-  ~AllowAllOnExit() { AllocationControl::fail_above = static_cast<std::size_t>(-1); }
+  ~AllowAllOnExit() {
+    AllocationControl::fail_above = static_cast<std::size_t>(-1);
+    AllocationControl::countdown = -1;
+  }
 };
 template <class T>
 struct TestAllocator {
@@ -995,6 +1008,9 @@ struct TestAllocator {
   T* allocate(std::size_t n) {
     ++AllocationControl::count;
     if (n * sizeof(T) > AllocationControl::fail_above) throw std::bad_alloc();
+    if (AllocationControl::countdown >= 0 && AllocationControl::countdown-- == 0) {
+      throw std::bad_alloc();
+    }
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
@@ -1033,6 +1049,320 @@ TEST_CASE("ShardedMap: a failed allocation while a shard grows leaves the map un
   AllocationControl::fail_above = static_cast<std::size_t>(-1);
   for (u64 j = i; j < 2 * i; ++j) REQUIRE(map.insert(j, j));
   require_contents(map, 2 * i);
+}
+
+namespace {
+
+// Which kind of failure an exhaustive run injects: the k-th allocation of the map's allocator,
+// the k-th copy of a Value, or the k-th call of a callback.
+enum class Fault : std::uint8_t { allocation, value_copy, callback };
+
+struct CallbackControl {
+  static inline long countdown = -1;
+  static void maybe_throw() {
+    if (countdown >= 0 && countdown-- == 0) throw Boom{};
+  }
+};
+
+void disarm_all() {
+  AllocationControl::countdown = -1;
+  Fragile::copy_countdown = -1;
+  CallbackControl::countdown = -1;
+}
+
+struct DisarmAllOnExit {
+  DisarmAllOnExit() = default;
+  DisarmAllOnExit(const DisarmAllOnExit&) = delete;
+  DisarmAllOnExit& operator=(const DisarmAllOnExit&) = delete;
+  ~DisarmAllOnExit() { disarm_all(); }
+};
+
+using FaultyMap = ShardedMap<u64, Fragile, std::hash<u64>, std::equal_to<>,
+                             TestAllocator<std::pair<const u64, Fragile>>>;
+
+// Checks that `map` is consistent (size() agrees with a visit of every entry and with a
+// snapshot, and every visited key is found with its value) and returns its contents.
+std::map<u64, u64> consistent_contents(FaultyMap& map) {
+  std::map<u64, u64> visited;
+  u64 visits = 0;
+  map.visit_all([&](const u64& k, Fragile& v) {
+    ++visits;
+    visited.emplace(k, v.v);
+  });
+  REQUIRE(visits == visited.size());  // no key twice
+  REQUIRE(map.size() == visits);
+  REQUIRE(map.snapshot().size() == visits);
+  u64 unfindable = 0;  // (one assertion, not thousands: this runs after every injected fault)
+  for (const auto& [k, v] : visited) {
+    const std::optional<Fragile> found = map.find(k);
+    unfindable += found.has_value() && found->v == v ? 0 : 1;
+  }
+  REQUIRE(unfindable == 0);
+  return visited;
+}
+
+// Eight distinct keys below 64 (a batch with a repeated key could stop between its two visits).
+std::vector<u64> distinct_keys(std::mt19937_64& rng) {
+  std::vector<u64> keys;
+  while (keys.size() < 8) {
+    const u64 k = rng() % 64;
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  }
+  return keys;
+}
+
+// One scripted run: 250 operations of every kind on 64 keys, with a reference std::map. The
+// fault armed before the run fires (at most once) somewhere in it; the operation that throws must
+// then leave the map as its documented guarantee says: unchanged for single-key operations,
+// reserve and the copies out (find, snapshot); for a batch, each key of the batch either
+// untouched or done. The run then goes on, and at the end the map must equal the reference and
+// still work. Returns whether the fault fired.
+bool scripted_run(Fault fault, long k) {
+  FaultyMap map(2, HashSeed::fixed(31));
+  std::map<u64, u64> ref;
+  std::mt19937_64 rng(4242);
+  switch (fault) {
+    case Fault::allocation:
+      AllocationControl::countdown = k;
+      break;
+    case Fault::value_copy:
+      Fragile::copy_countdown = k;
+      break;
+    case Fault::callback:
+      CallbackControl::countdown = k;
+      break;
+  }
+  bool fired = false;
+  const auto bump = [](u64& v) { v += 1000; };
+  for (int op = 0; op < 250; ++op) {
+    const u64 key = rng() % 64;
+    const Fragile value(key);
+    const int kind = static_cast<int>(rng() % 11);
+    std::map<u64, u64> expected_if_done = ref;  // the reference if the operation completes
+    std::vector<u64> batch;                     // keys a batch call may leave half done
+    bool threw = false;
+    try {
+      switch (kind) {
+        case 0:
+          expected_if_done.try_emplace(key, key);
+          map.insert(key, value);
+          break;
+        case 1:
+          expected_if_done[key] = key;
+          map.insert_or_assign(key, value);
+          break;
+        case 2:
+          expected_if_done.try_emplace(key, key);
+          map.try_emplace(key, value);
+          break;
+        case 3: {
+          const auto [it, inserted] = expected_if_done.try_emplace(key, key);
+          if (!inserted) bump(it->second);
+          map.upsert(
+              key,
+              [&](Fragile& f) {
+                CallbackControl::maybe_throw();
+                bump(f.v);
+              },
+              value);
+          break;
+        }
+        case 4:
+          expected_if_done.erase(key);
+          map.erase(key);
+          break;
+        case 5: {
+          const std::optional<Fragile> found = map.find(key);
+          REQUIRE(found.has_value() == (ref.count(key) == 1));
+          if (found) REQUIRE(found->v == ref.at(key));
+          break;
+        }
+        case 6: {
+          const auto snap = map.snapshot();
+          REQUIRE(snap.size() == ref.size());
+          break;
+        }
+        case 7: {
+          batch = distinct_keys(rng);
+          for (const u64 b : batch) {
+            const auto [it, inserted] = expected_if_done.try_emplace(b, 0);
+            if (!inserted) bump(it->second);
+          }
+          map.upsert_many(
+              std::span<const u64>(batch),
+              [&](const u64&, Fragile& f) {
+                CallbackControl::maybe_throw();
+                bump(f.v);
+              },
+              Fragile(0));
+          break;
+        }
+        case 8: {
+          batch = distinct_keys(rng);
+          for (const u64 b : batch) {
+            if (const auto it = expected_if_done.find(b); it != expected_if_done.end()) {
+              bump(it->second);
+            }
+          }
+          map.visit_many(std::span<const u64>(batch), [&](const u64&, Fragile& f) {
+            CallbackControl::maybe_throw();
+            bump(f.v);
+          });
+          break;
+        }
+        case 9:
+          map.reserve(ref.size() + 40);
+          break;
+        default: {
+          const u64 residue = rng() % 5;
+          std::erase_if(expected_if_done, [&](const auto& kv) { return kv.first % 5 == residue; });
+          map.erase_if([&](const u64& k2, const Fragile&) {
+            CallbackControl::maybe_throw();
+            return k2 % 5 == residue;
+          });
+          break;
+        }
+      }
+      ref = expected_if_done;
+    } catch (const std::bad_alloc&) {
+      REQUIRE(fault == Fault::allocation);
+      threw = true;
+    } catch (const CopyError&) {
+      REQUIRE(fault == Fault::value_copy);
+      threw = true;
+    } catch (const Boom&) {
+      REQUIRE(fault == Fault::callback);
+      threw = true;
+    }
+    if (threw) {
+      // The fault fired here (once: its countdown is spent): check the guarantee, then adopt the
+      // map's state as the reference.
+      REQUIRE_FALSE(fired);
+      fired = true;
+      disarm_all();
+      const std::map<u64, u64> actual = consistent_contents(map);
+      if (kind == 7 || kind == 8 || kind == 10) {
+        // A batch or a sweep: each key either as before or as done; nothing else changed.
+        std::vector<u64> keys;
+        keys.reserve(ref.size() + expected_if_done.size());
+        for (const auto& [k2, v] : ref) keys.push_back(k2);
+        for (const auto& [k2, v] : expected_if_done) keys.push_back(k2);
+        for (const u64 k2 : keys) {
+          const auto a = actual.find(k2);
+          const auto before = ref.find(k2);
+          const auto after = expected_if_done.find(k2);
+          const bool as_before = (a == actual.end()) == (before == ref.end()) &&
+                                 (a == actual.end() || a->second == before->second);
+          const bool as_after = (a == actual.end()) == (after == expected_if_done.end()) &&
+                                (a == actual.end() || a->second == after->second);
+          INFO("key " << k2 << ", operation " << kind << ", k " << k);
+          REQUIRE((as_before || as_after));
+        }
+        for (const auto& [k2, v] : actual) {
+          REQUIRE((ref.count(k2) == 1 || expected_if_done.count(k2) == 1));
+        }
+        ref = actual;
+      } else {
+        INFO("operation " << kind << ", k " << k);
+        REQUIRE(actual == ref);  // strong guarantee: unchanged
+      }
+    }
+  }
+  disarm_all();
+  REQUIRE(consistent_contents(map) == ref);
+  // Still usable: fresh keys go in and come out, every key can be erased.
+  u64 failed = 0;
+  for (u64 i = 100; i < 200; ++i) failed += map.insert(i, Fragile(i)) ? 0 : 1;
+  for (u64 i = 100; i < 200; ++i) failed += map.find(i) == Fragile(i) ? 0 : 1;
+  for (const auto& [k2, v] : ref) failed += map.erase(k2) ? 0 : 1;
+  REQUIRE(failed == 0);
+  REQUIRE(map.size() == 100);
+  return fired;
+}
+
+}  // namespace
+
+// The fault-injection counterpart of the tests above, exhaustive: for every k, the k-th allocation
+// (or Value copy, or callback call) of a scripted run throws. ShardedMap only: CuckooMap cannot
+// survive a failed allocation while it grows (the libcuckoo bug below).
+TEST_CASE("ShardedMap: a fault at every possible point of a run leaves it consistent and usable",
+          "[sharded_map][exception]") {
+  const AllowAllOnExit allow;
+  const NoThrowOnExit no_throw;
+  const DisarmAllOnExit disarm;
+  const Fault fault = GENERATE(Fault::allocation, Fault::value_copy, Fault::callback);
+  CAPTURE(static_cast<int>(fault));
+  long k = 0;
+  while (scripted_run(fault, k)) ++k;
+  // k is now the number of points at which the fault could fire (the first run it did not).
+  WARN("fault " << static_cast<int>(fault) << " injected at each of " << k << " points");
+  CHECK(k > 5);  // at least a few injection points (measured: 12 allocations, ~1,000 copies)
+}
+
+namespace {
+template <class K, class V>
+using AllocFaultyMap =
+    ShardedMap<K, V, std::hash<K>, std::equal_to<K>, TestAllocator<std::pair<const K, V>>>;
+}  // namespace
+
+// The same for a DeviceCache over ShardedMap with the failing allocator: an add whose map
+// allocation fails stores nothing, counts nothing, and gives its capacity reservation back.
+TEST_CASE("DeviceCache: an allocation failing at every possible point keeps it exact",
+          "[device_cache][exception]") {
+  const AllowAllOnExit allow;
+  const auto policy = GENERATE(devcache::CapacityPolicy::refuse_new,
+                               devcache::CapacityPolicy::evict_least_recently_seen);
+  CAPTURE(policy);
+  constexpr std::size_t capacity = 60;
+  const auto mac = [](u64 n) { return MacAddress::from_u64(0x02'00'00'00'00'00ULL + n); };
+  const auto ip = devcache::IpAddress::from_v4(0x0a000001U);
+  long k = 0;
+  for (bool fired = true; fired; ++k) {
+    devcache::DeviceCacheOptions options;
+    options.shard_count = 2;
+    options.hash_seed = HashSeed::fixed(32);
+    options.capacity = capacity;
+    options.capacity_policy = policy;
+    devcache::DeviceCache<AllocFaultyMap> cache(options);
+    AllocationControl::countdown = k;
+    fired = false;
+    u64 adds = 0;
+    u64 removals = 0;
+    for (u64 i = 0; i < 150; ++i) {
+      const u64 n = i % 90;
+      try {
+        const devcache::AddResult r = cache.add_device_entry("d", mac(n), ip);
+        adds += r.outcome == devcache::AddOutcome::inserted ? 1 : 0;
+      } catch (const std::bad_alloc&) {
+        fired = true;
+        REQUIRE_FALSE(cache.get_device_entry_by_mac(mac(n)).has_value());
+      }
+      if (i % 7 == 3) cache.record_heartbeat(mac(n / 2));
+      if (i % 11 == 5 && cache.remove_device(mac(n / 3))) ++removals;
+    }
+    AllocationControl::countdown = -1;
+    const devcache::CacheStats s = cache.get_cache_stats();
+    REQUIRE(s.adds == adds);
+    REQUIRE(s.removals == removals);
+    REQUIRE(s.entries == s.adds - s.removals - s.evictions);
+    REQUIRE(cache.get_cache_snapshot().size() == s.entries);
+    // The reservation count is exact: exactly capacity - entries more devices fit.
+    const std::size_t room = capacity - s.entries;
+    for (u64 n = 0; n < room; ++n) {
+      REQUIRE(cache.add_device_entry("fill", mac(1000 + n), ip) ==
+              devcache::AddResult{devcache::AddOutcome::inserted, 0});
+    }
+    const devcache::AddResult next = cache.add_device_entry("over", mac(2000), ip);
+    if (policy == devcache::CapacityPolicy::refuse_new) {
+      REQUIRE(next.outcome == devcache::AddOutcome::refused_full);
+    } else {
+      REQUIRE(next.outcome == devcache::AddOutcome::inserted);
+      REQUIRE(next.evicted >= 1);
+    }
+    REQUIRE(cache.size() == capacity);
+  }
+  WARN("allocation failure injected at each of " << k - 1 << " points");
+  CHECK(k > 5);
 }
 
 // KNOWN BUG in libcuckoo 0.3.1, hidden ([.]) because it crashes: cuckoo_fast_double swaps its

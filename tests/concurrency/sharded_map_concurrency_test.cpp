@@ -3,6 +3,7 @@
 // timing assertions: each test just has to finish (ctest's timeout catches a deadlock).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -10,10 +11,12 @@
 #include <random>
 #include <span>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <devcache/cuckoo_map.hpp>
 #include <devcache/hash_seed.hpp>
@@ -242,18 +245,31 @@ TEMPLATE_TEST_CASE("every snapshot taken during in-order inserts is a prefix", "
   CHECK(map.size() == writes);
 }
 
+// Liveness, not speed: with 16 threads on 2 cores every thread must keep completing operations.
+// Each thread records the longest time it went without completing one (from the common start);
+// the bound is generous (a descheduled thread normally waits a few scheduler periods, tens of
+// milliseconds) and only a starved thread or a livelock would exceed it.
+constexpr std::chrono::seconds starvation_bound{5};
+
 TEMPLATE_TEST_CASE("16 oversubscribed threads of readers and writers finish", "[concurrency]",
                    Sharded, Cuckoo) {
   using Map = typename TestType::template map<u64, u64>;
+  using Clock = std::chrono::steady_clock;
   constexpr std::size_t threads = 16;
   constexpr u64 key_range = 512;  // < 1000: every value v satisfies v % 1000 == key
   const u64 ops = TestType::oversubscribed_ops / scale_down;
   Map map;
   Failures failures;
+  std::vector<Clock::duration> longest_gap(threads, Clock::duration::zero());
+  const Clock::time_point started = Clock::now();
   run_threads(threads, [&](std::size_t t) {
     std::mt19937_64 rng(77 + t);
     const bool reader = t % 2 == 0;
+    Clock::time_point last = Clock::now();
     for (u64 j = 0; j < ops; ++j) {
+      const Clock::time_point now = Clock::now();
+      longest_gap[t] = std::max(longest_gap[t], now - last);
+      last = now;
       const u64 k = rng() % key_range;
       const u64 r = rng() % 100;
       if (reader || r < 50) {
@@ -273,7 +289,18 @@ TEMPLATE_TEST_CASE("16 oversubscribed threads of readers and writers finish", "[
         map.insert_or_assign(k, k);
       }
     }
+    longest_gap[t] = std::max(longest_gap[t], Clock::now() - last);
   });
+  const auto elapsed = Clock::now() - started;
+  const Clock::duration worst = *std::max_element(longest_gap.begin(), longest_gap.end());
+  const auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  fmt::print(
+      "16 oversubscribed threads ({}): {} ops each in {} ms; longest wait of any thread "
+      "between two completed operations: {} ms\n",
+      std::is_same_v<TestType, Sharded> ? "ShardedMap" : "CuckooMap", ops, ms(elapsed), ms(worst));
+  CHECK(worst < starvation_bound);
   CHECK(failures.count() == 0);
   const auto snap = map.snapshot();
   CHECK(map.size() == snap.size());

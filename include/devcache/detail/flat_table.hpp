@@ -177,6 +177,20 @@ class FlatTable {
     }
   }
 
+  /// The longest probe sequence of any entry: its distance from its home slot plus one (1: every
+  /// entry sits in its home slot; 0: the table is empty). A saturated distance is recomputed from
+  /// the entry's hash (hash_fn), so the result is exact. O(capacity). Changes nothing.
+  template <class HashFn>
+  [[nodiscard]] std::size_t max_probe_length(const HashFn& hash_fn) const {
+    std::size_t longest = 0;
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      const std::size_t m = meta_[i];
+      if (m == 0) continue;
+      longest = std::max(longest, m < 255 ? m : distance(i, home(hash_fn(slots_[i].key))));
+    }
+    return longest;
+  }
+
   /// Erases each entry for which pred(slot_type&) is true; returns how many. If pred throws, the
   /// entries already erased stay erased and the table stays valid.
   template <class Pred, class HashFn>
