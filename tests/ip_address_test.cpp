@@ -179,10 +179,11 @@ TEST_CASE("IpAddress rejects embedded NULs and over-long input before calling in
         "invalid IP address \"" + longest +
             "0\": 46 bytes is longer than any IPv4 or IPv6 address (at most 45)");
   const std::string huge(100, '1');
-  CHECK(parse_error<IpAddress>(huge) ==
-        "invalid IP address \"" + std::string(64, '1') +
-            "\"... (input truncated to its first 64 of 100 bytes): 100 bytes is longer than any IPv4 "
-            "or IPv6 address (at most 45)");
+  CHECK(
+      parse_error<IpAddress>(huge) ==
+      "invalid IP address \"" + std::string(64, '1') +
+          "\"... (input truncated to its first 64 of 100 bytes): 100 bytes is longer than any IPv4 "
+          "or IPv6 address (at most 45)");
 
   // A view into a larger buffer: only the viewed characters count.
   const std::string_view prefix = std::string_view("10.0.0.12345").substr(0, 8);
