@@ -20,6 +20,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "run_threads.hpp"
+
 #include <devcache/cuckoo_map.hpp>
 #include <devcache/device_cache.hpp>
 #include <devcache/ip_address.hpp>
@@ -28,6 +30,8 @@
 #include <devcache/sharded_map.hpp>
 
 namespace {
+
+using devcache::test::run_threads;
 
 using devcache::AddOutcome;
 using devcache::CapacityPolicy;
@@ -68,21 +72,6 @@ constexpr std::uint64_t scaled(std::uint64_t n) {
   return std::is_same_v<Cache, CuckooCache> ? n / 10 : n;
 }
 
-// Runs body(t) on `threads` threads released together.
-template <class Body>
-void run_together(std::size_t threads, Body body) {
-  std::latch start(static_cast<std::ptrdiff_t>(threads));
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&start, &body, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  }
-  for (std::thread& th : pool) th.join();
-}
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("DeviceCache: concurrent heartbeats are never lost", "[concurrency]",
@@ -104,7 +93,7 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent heartbeats are never lost", "[concur
     }
   });
   std::atomic<std::uint64_t> missing{0};
-  run_together(threads, [&cache, &missing](std::size_t t) {
+  run_threads(threads, [&cache, &missing](std::size_t t) {
     if (t % 2 == 1) {
       // Odd threads send the same heartbeats in batches of 16 (record_heartbeats).
       std::vector<MacAddress> batch;
@@ -151,7 +140,7 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent adds of overlapping MAC sets", "[con
   // neighbour's.
   std::vector<std::uint64_t> inserted(threads, 0);
   std::vector<std::uint64_t> present(threads, 0);
-  run_together(threads, [&](std::size_t t) {
+  run_threads(threads, [&](std::size_t t) {
     const std::uint64_t first = t * per_thread / 2;
     for (std::uint64_t n = first; n < first + per_thread; ++n) {
       const AddOutcome o = cache.add_device_entry(id(n), mac(n), ip_of(n), 80).outcome;
@@ -236,7 +225,7 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent adds never exceed the capacity", "[c
   std::vector<std::uint64_t> inserted(threads, 0);
   std::vector<std::uint64_t> refused(threads, 0);
   std::vector<std::uint64_t> evicted(threads, 0);
-  run_together(threads, [&](std::size_t t) {
+  run_threads(threads, [&](std::size_t t) {
     for (std::uint64_t i = 0; i < per_thread; ++i) {
       const std::uint64_t n = t * per_thread + i;  // all distinct
       // Halfway through, writer 0 waits for the checker's first sample, so at least one
@@ -292,7 +281,7 @@ TEMPLATE_TEST_CASE("DeviceCache: the capacity reservation stays exact under chur
   TestType cache(o);
   constexpr std::size_t threads = 6;
   constexpr std::uint64_t universe = 400;  // more MACs than room
-  run_together(threads, [&](std::size_t t) {
+  run_threads(threads, [&](std::size_t t) {
     constexpr std::uint64_t iterations = scaled<TestType>(3'000);
     for (std::uint64_t i = 0; i < iterations; ++i) {
       const std::uint64_t n = (i * 7 + t * 13) % universe;
@@ -351,7 +340,7 @@ TEMPLATE_TEST_CASE("DeviceCache: readers see well-formed results while writers r
     const std::uint64_t n = index_of(e.mac);
     return n < universe && e.device_id == id(n) && e.ip == ip_of(n) && e.first_seen <= e.last_seen;
   };
-  run_together(writers + readers, [&](std::size_t t) {
+  run_threads(writers + readers, [&](std::size_t t) {
     if (t < writers) {
       constexpr std::uint64_t iterations = scaled<TestType>(4'000);
       for (std::uint64_t i = 0; i < iterations; ++i) {

@@ -32,6 +32,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "run_threads.hpp"
 #include <fmt/format.h>
 
 #include <devcache/device_cache.hpp>
@@ -40,6 +42,8 @@
 #include <devcache/sharded_map.hpp>
 
 namespace {
+
+using devcache::test::run_threads;
 
 using u64 = std::uint64_t;
 constexpr u64 never = std::numeric_limits<u64>::max();
@@ -337,21 +341,6 @@ class History {
   std::vector<const Observation*> observations_;
   u64 failures_ = 0;
 };
-
-// Runs body(t) on `threads` threads released together, and joins them.
-template <class Body>
-void run_threads(std::size_t threads, Body body) {
-  std::latch start(static_cast<std::ptrdiff_t>(threads));
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  }
-  for (std::thread& th : pool) th.join();
-}
 
 // The ordered keys one thread inserts in sequence, never removed: a snapshot holding one holds
 // every earlier one. Returns the number of violations in `seen` (keys >= ordered_base).

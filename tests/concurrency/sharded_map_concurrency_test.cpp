@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "run_threads.hpp"
 #include <fmt/format.h>
 
 #include <devcache/cuckoo_map.hpp>
@@ -23,6 +25,8 @@
 #include <devcache/sharded_map.hpp>
 
 namespace {
+
+using devcache::test::run_threads;
 
 using u64 = std::uint64_t;
 
@@ -70,21 +74,6 @@ class Failures {
  private:
   std::atomic<u64> count_{0};
 };
-
-// Runs body(t) on `threads` threads released together, and joins them.
-template <class Body>
-void run_threads(std::size_t threads, Body body) {
-  std::latch start(static_cast<std::ptrdiff_t>(threads));
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      start.arrive_and_wait();
-      body(t);
-    });
-  }
-  for (std::thread& th : pool) th.join();
-}
 
 }  // namespace
 
