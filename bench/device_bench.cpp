@@ -82,7 +82,7 @@ BatchResult run_batch(std::uint64_t n, std::uint64_t ops) {
   auto prefilled = [n] {
     auto map = std::make_unique<Map>();
     for (std::uint64_t i = 0; i < n; i += 2)
-      map->insert(MacAddress::from_u64(mac_of(KeyShape::random, i)), 0);
+      map->insert(MacAddress::from_u64(mac_of(KeyShape::random, i)), std::uint64_t{0});
     return map;
   };
   auto total = [](const Map& map) {
@@ -119,7 +119,7 @@ BatchResult run_batch(std::uint64_t n, std::uint64_t ops) {
   {
     auto map = prefilled();
     const auto t0 = Clock::now();
-    for (const MacAddress& k : keys) map->upsert(k, bump, 1);
+    for (const MacAddress& k : keys) map->upsert(k, bump, std::uint64_t{1});
     r.single_upsert = static_cast<double>(ops) / seconds_since(t0) / 1e6;
     size_single = map->size();
     if (total(*map) != ops) check_failed("single upsert sum");
@@ -128,7 +128,8 @@ BatchResult run_batch(std::uint64_t n, std::uint64_t ops) {
     auto map = prefilled();
     const auto t0 = Clock::now();
     for (std::size_t i = 0; i < keys.size(); i += chunk) {
-      map->upsert_many(std::span(keys).subspan(i, std::min(chunk, keys.size() - i)), bump_key, 1);
+      map->upsert_many(std::span(keys).subspan(i, std::min(chunk, keys.size() - i)), bump_key,
+                       std::uint64_t{1});
     }
     r.batch_upsert = static_cast<double>(ops) / seconds_since(t0) / 1e6;
     if (total(*map) != ops || map->size() != size_single) check_failed("upsert_many sum or size");
@@ -270,7 +271,7 @@ FloodRow run_flood(const std::string& keys_name, const std::vector<MacAddress>& 
                    const std::string& map_name, HashSeed seed) {
   Map map(8, seed);
   const auto t0 = Clock::now();
-  for (const MacAddress& k : keys) map.insert(k, 1);
+  for (const MacAddress& k : keys) map.insert(k, std::uint64_t{1});
   for (int round = 0; round < 4; ++round) {
     for (const MacAddress& k : keys) map.visit(k, [](std::uint64_t& v) { ++v; });
   }
@@ -278,7 +279,7 @@ FloodRow run_flood(const std::string& keys_name, const std::vector<MacAddress>& 
   const double secs = seconds_since(t0);
   if (!map.empty()) check_failed("flood map not empty after erasing every key");
   // Largest shard of the full set (measured once more, outside the timing).
-  for (const MacAddress& k : keys) map.insert(k, 1);
+  for (const MacAddress& k : keys) map.insert(k, std::uint64_t{1});
   const auto sizes = map.shard_sizes();
   const std::size_t largest = *std::max_element(sizes.begin(), sizes.end());
   return FloodRow{keys_name, map_name, static_cast<double>(keys.size() * 6) / secs / 1e6, largest,

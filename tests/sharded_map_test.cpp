@@ -122,7 +122,7 @@ TEST_CASE("batches keep each shard's keys in the order given, for every shard co
           "[sharded_map][batch]") {
   // Up to 64 shards the batch groups a chunk by counting sort, above by sorting: both must be
   // stable, so a key listed twice is inserted by its first occurrence and updated by the second.
-  const std::size_t shards = GENERATE(1, 8, 64, 128, 1024);
+  const std::size_t shards = GENERATE(as<std::size_t>{}, 1, 8, 64, 128, 1024);
   CAPTURE(shards);
   ShardedMap<std::uint64_t, std::uint64_t> map(shards, HashSeed::fixed(11));
   std::vector<std::uint64_t> keys;
