@@ -26,6 +26,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "sanitizers.hpp"
 #include <fmt/format.h>
 
 #include <devcache/detail/hash_mix.hpp>
@@ -43,17 +45,7 @@ using devcache::MacAddress;
 using devcache::ShardedMap;
 using u64 = std::uint64_t;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
+constexpr bool sanitized = devcache::test::sanitized;
 
 // ---------------------------------------------------------------------------------------------
 // Hash flooding

@@ -18,6 +18,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "sanitizers.hpp"
+
 #include <devcache/cuckoo_map.hpp>
 #include <devcache/detail/hash_mix.hpp>
 #include <devcache/device_cache.hpp>
@@ -699,17 +701,7 @@ void run_differential(Map& map, u64 ops, u64 key_count, u64 seed) {
   check_all();
 }
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr u64 differential_ops = 100'000;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr u64 differential_ops = 100'000;
-#else
-constexpr u64 differential_ops = 200'000;
-#endif
-#else
-constexpr u64 differential_ops = 200'000;
-#endif
+constexpr u64 differential_ops = devcache::test::sanitized ? 100'000 : 200'000;
 
 }  // namespace
 

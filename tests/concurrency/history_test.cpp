@@ -33,6 +33,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../sanitizers.hpp"
+
 #include "run_threads.hpp"
 #include <fmt/format.h>
 
@@ -48,17 +50,7 @@ using devcache::test::run_threads;
 using u64 = std::uint64_t;
 constexpr u64 never = std::numeric_limits<u64>::max();
 
-#if defined(__SANITIZE_THREAD__)
-constexpr u64 scale_down = 4;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr u64 scale_down = 4;
-#else
-constexpr u64 scale_down = 1;
-#endif
-#else
-constexpr u64 scale_down = 1;
-#endif
+constexpr u64 scale_down = devcache::test::thread_sanitizer ? 4 : 1;
 
 // The logical clock: every tick is a distinct, totally ordered number.
 class LogicalClock {

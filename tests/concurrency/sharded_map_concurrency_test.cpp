@@ -17,6 +17,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "../sanitizers.hpp"
+
 #include "run_threads.hpp"
 #include <fmt/format.h>
 
@@ -50,17 +52,7 @@ struct Cuckoo {
 };
 
 // ThreadSanitizer makes every access ~10x slower: run fewer operations under it.
-#if defined(__SANITIZE_THREAD__)
-constexpr u64 scale_down = 8;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr u64 scale_down = 8;
-#else
-constexpr u64 scale_down = 1;
-#endif
-#else
-constexpr u64 scale_down = 1;
-#endif
+constexpr u64 scale_down = devcache::test::thread_sanitizer ? 8 : 1;
 
 // Catch2's assertion macros are not thread-safe: worker threads record failures here, and the test
 // checks the count after joining them.
