@@ -9,11 +9,12 @@
 //   bit 29  sleepers      at least one thread is (about to be) asleep in a futex wait on the word
 //   0..28   readers       number of readers holding the lock
 //
-// Uncontended, lock_shared/lock are one compare-and-swap each and unlock one atomic RMW. Under
-// contention a thread spins briefly (the holder usually finishes within a few hundred cycles), then
-// sleeps with std::atomic::wait (a futex on Linux). It never spins without bound, so a thread that
-// is preempted while holding the lock (8 or 16 threads on 2 cores) costs the waiters a sleep, not a
-// core. Unlock only issues a wake-up syscall when the sleepers bit says somebody sleeps.
+// Uncontended, lock_shared is one fetch_add, lock one compare-and-swap, and each unlock one
+// atomic RMW. Under contention a thread spins briefly (the holder usually finishes within a few
+// hundred cycles), then sleeps with std::atomic::wait (a futex on Linux). It never spins without
+// bound, so a thread that is preempted while holding the lock (8 or 16 threads on 2 cores) costs
+// the waiters a sleep, not a core. Unlock only issues a wake-up syscall when the sleepers bit says
+// somebody sleeps.
 //
 // All synchronisation goes through std::atomic, so ThreadSanitizer understands it.
 #pragma once
@@ -46,12 +47,15 @@ class RwLock {
   RwLock& operator=(RwLock&&) = delete;
 
   void lock_shared() noexcept {
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & (writer | writer_wait)) == 0 &&
-        state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
-                                     std::memory_order_relaxed)) {
+    // One fetch_add, not a load and a compare-and-swap: when another core last wrote the word,
+    // the load would fetch its cache line shared and the CAS fetch it again, exclusive.
+    const std::uint32_t prev = state_.fetch_add(1, std::memory_order_acquire);
+    if ((prev & (writer | writer_wait)) == 0) [[likely]] {
       return;
     }
+    // A writer holds the lock or waits for it: back out (waking it if it sleeps waiting for the
+    // readers to drain and ours was the last count) and wait in the slow path.
+    unlock_shared();
     lock_shared_slow();
   }
 
@@ -71,7 +75,9 @@ class RwLock {
   }
 
   void unlock() noexcept {
-    const std::uint32_t prev = state_.fetch_and(~writer, std::memory_order_release);
+    // Subtracting the writer bit we hold clears it; unlike fetch_and (whose result we need), a
+    // fetch_sub compiles to one lock xadd, not a compare-and-swap loop.
+    const std::uint32_t prev = state_.fetch_sub(writer, std::memory_order_release);
     if ((prev & sleepers) != 0) wake_all();
   }
 
