@@ -394,7 +394,7 @@ class CuckooMap {
 
   /// Kept for interface compatibility with ShardedMap, which hashes and groups keys by this many at
   /// a time; CuckooMap's batches take keys one by one.
-  static constexpr std::size_t batch_chunk = 64;
+  static constexpr std::size_t batch_chunk = 256;
 
   // ---------------------------------------------------------------------------------------------
   // Erasure

@@ -354,11 +354,11 @@ class ShardedMap {
 
   /// For each key of `keys` that is present, calls f(const Key&, Value&) on its value in place;
   /// returns how many were present. Equivalent to calling visit(key, ...) for each key, but faster:
-  /// keys are taken in chunks of batch_chunk, grouped by shard, and each group is done under one
-  /// acquisition of its shard's lock, with every key's slot prefetched before the first is touched,
-  /// so cache misses overlap instead of following one another. Keys of one shard are visited in
-  /// the order given (a key listed twice is visited twice); keys of different shards in shard
-  /// order. Each key's visit is atomic; the batch as a whole is not.
+  /// keys are taken in chunks of batch_chunk and sorted by shard; each shard's keys are done under
+  /// one acquisition of its lock, and each key's slot is prefetched batch_prefetch_distance keys
+  /// ahead, so cache misses overlap instead of following one another. Keys of one shard are
+  /// visited in the order given (a key listed twice is visited twice); keys of different shards in
+  /// shard order. Each key's visit is atomic; the batch as a whole is not.
   /// Locks each touched shard exclusive, once per chunk. O(keys.size()). f must not call into this
   /// map. Throws: whatever Hash, KeyEqual or f throw (keys not yet reached are then not visited).
   template <class F>
@@ -366,16 +366,11 @@ class ShardedMap {
                                                                          F&& f) {
     check("visit_many");
     std::size_t found = 0;
-    for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
-      detail::ExclusiveGuard guard(s.lock);
-      const detail::CallbackScope scope(this);
-      for (std::size_t i = 0; i < n; ++i) {
-        const Key& key = keys[items[i].index];
-        const std::size_t pos = s.table.find(items[i].hash, key, equal_);
-        if (pos == table_type::npos) continue;
-        ++found;
-        f(key, s.table.slot(pos).value);
-      }
+    for_each_sorted_by_shard(keys, [&](Shard& s, std::uint64_t h, const Key& key) {
+      const std::size_t pos = s.table.find(h, key, equal_);
+      if (pos == table_type::npos) return;
+      ++found;
+      f(key, s.table.slot(pos).value);
     });
     return found;
   }
@@ -391,25 +386,25 @@ class ShardedMap {
   upsert_many(std::span<const Key> keys, F&& f, const Value& value) {
     check("upsert_many");
     std::size_t inserted = 0;
-    for_each_shard_group(keys, [&](Shard& s, const BatchItem* items, std::size_t n) {
-      detail::ExclusiveGuard guard(s.lock);
-      for (std::size_t i = 0; i < n; ++i) {
-        const Key& key = keys[items[i].index];
-        const std::size_t pos = s.table.find(items[i].hash, key, equal_);
-        if (pos != table_type::npos) {
-          const detail::CallbackScope scope(this);
-          f(key, s.table.slot(pos).value);
-        } else {
-          s.table.insert_new(items[i].hash, bound_hash(), key, value);
-          ++inserted;
-        }
+    for_each_sorted_by_shard(keys, [&](Shard& s, std::uint64_t h, const Key& key) {
+      const std::size_t pos = s.table.find(h, key, equal_);
+      if (pos != table_type::npos) {
+        f(key, s.table.slot(pos).value);
+      } else {
+        s.table.insert_new(h, bound_hash(), key, value);
+        ++inserted;
       }
     });
     return inserted;
   }
 
-  /// How many keys the batch calls hash and group at a time.
-  static constexpr std::size_t batch_chunk = 64;
+  /// How many keys the batch calls hash and sort by shard at a time. With the default 64 shards a
+  /// chunk holds about 4 keys per shard, so a lock acquisition serves several keys.
+  static constexpr std::size_t batch_chunk = 256;
+  /// How many keys ahead of the one being done the batch calls prefetch: enough to overlap the
+  /// misses of a table that does not fit in the cache, few enough that the prefetches do not
+  /// queue behind one another (a core tracks only a few dozen outstanding misses).
+  static constexpr std::size_t batch_prefetch_distance = 8;
 
   // ---------------------------------------------------------------------------------------------
   // Erasure
@@ -591,43 +586,52 @@ class ShardedMap {
 
   struct BatchItem {
     std::uint64_t hash;
-    std::size_t shard;
-    std::size_t index;  // into the caller's span
+    std::uint32_t shard;   // < max_shard_count
+    std::uint32_t offset;  // in the chunk (< batch_chunk)
   };
+  static_assert(max_shard_count <= std::uint64_t{1} << 32 && batch_chunk <= 65535);
 
-  // Splits `keys` into chunks; hashes each chunk's keys and prefetches their slots (before any
-  // lock is taken, so the whole chunk's cache misses overlap), groups them by shard (stable: a
-  // key's occurrences keep their order) and calls group(shard, items, count) once per shard present
-  // in the chunk.
-  template <class Group>
-  void for_each_shard_group(std::span<const Key> keys, Group&& group) {
-    std::array<BatchItem, batch_chunk> raw;
-    std::array<BatchItem, batch_chunk> items;
+  // The batch calls' loop. Takes `keys` in chunks of batch_chunk; hashes each chunk's keys, sorts
+  // them by shard (a stable LSD radix sort on the shard index, 8 bits a pass: one pass up to 256
+  // shards, two up to 65,536), then walks the sorted chunk, holding each shard's lock exclusive
+  // for the run of its keys and calling item(shard, hash, key) for each, with the slot of the key
+  // batch_prefetch_distance places ahead prefetched. Stable: a key's occurrences keep their order.
+  // Holds one lock at a time. A callback scope covers item (it calls the user's callbacks).
+  template <class Item>
+  void for_each_sorted_by_shard(std::span<const Key> keys, Item&& item) {
+    std::array<BatchItem, batch_chunk> buffer_a;
+    std::array<BatchItem, batch_chunk> buffer_b;
+    const auto prefetch = [this](const BatchItem& b) {
+      shards_[b.shard].table.prefetch_unlocked(b.hash);
+    };
     for (std::size_t base = 0; base < keys.size(); base += batch_chunk) {
       const std::size_t n = std::min(batch_chunk, keys.size() - base);
+      BatchItem* sorted = buffer_a.data();
+      BatchItem* spare = buffer_b.data();
       for (std::size_t i = 0; i < n; ++i) {
         const std::uint64_t h = hash(keys[base + i]);
-        raw[i] = BatchItem{h, h & (shard_count_ - 1), base + i};
-        shards_[raw[i].shard].table.prefetch_unlocked(h);
+        sorted[i] = BatchItem{h, static_cast<std::uint32_t>(h & (shard_count_ - 1)),
+                              static_cast<std::uint32_t>(i)};
       }
-      if (shard_count_ <= batch_chunk) {
-        // Counting sort: linear, and stable.
-        std::array<std::uint8_t, batch_chunk + 1> first{};
-        for (std::size_t i = 0; i < n; ++i) ++first[raw[i].shard + 1];
-        for (std::size_t k = 1; k <= shard_count_; ++k) first[k] += first[k - 1];
-        for (std::size_t i = 0; i < n; ++i) items[first[raw[i].shard]++] = raw[i];
-      } else {
-        std::copy_n(raw.begin(), n, items.begin());
-        std::sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(n),
-                  [](const BatchItem& a, const BatchItem& b) {
-                    return a.shard != b.shard ? a.shard < b.shard : a.index < b.index;
-                  });
+      for (unsigned shift = 0; ((shard_count_ - 1) >> shift) != 0; shift += 8) {
+        std::array<std::uint16_t, 257> first{};
+        for (std::size_t i = 0; i < n; ++i) ++first[((sorted[i].shard >> shift) & 0xFFU) + 1];
+        for (std::size_t d = 1; d < first.size(); ++d) first[d] += first[d - 1];
+        for (std::size_t i = 0; i < n; ++i)
+          spare[first[(sorted[i].shard >> shift) & 0xFFU]++] = sorted[i];
+        std::swap(sorted, spare);
       }
-      for (std::size_t first = 0; first < n;) {
-        std::size_t last = first + 1;
-        while (last < n && items[last].shard == items[first].shard) ++last;
-        group(shards_[items[first].shard], items.data() + first, last - first);
-        first = last;
+      for (std::size_t i = 0; i < std::min(n, batch_prefetch_distance); ++i) prefetch(sorted[i]);
+      for (std::size_t i = 0; i < n;) {
+        const std::uint32_t shard = sorted[i].shard;
+        Shard& s = shards_[shard];
+        detail::ExclusiveGuard guard(s.lock);
+        const detail::CallbackScope scope(this);
+        do {
+          if (i + batch_prefetch_distance < n) prefetch(sorted[i + batch_prefetch_distance]);
+          item(s, sorted[i].hash, keys[base + sorted[i].offset]);
+          ++i;
+        } while (i < n && sorted[i].shard == shard);
       }
     }
   }

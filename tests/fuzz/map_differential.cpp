@@ -3,7 +3,8 @@
 // The input is decoded into a stream of map operations, applied in lockstep to three maps and to a
 // std::unordered_map that serves as the reference; every result, and the final contents, must
 // match the reference.
-//   sharded  ShardedMap<MacAddress, u64> with 1..128 shards (chosen by the input), fixed seed;
+//   sharded  ShardedMap<MacAddress, u64> with 1..64 or 512 shards (chosen by the input; 512
+//            makes the batch calls sort by shard in two radix passes), fixed seed;
 //   weak     ShardedMap with one shard and a deliberately weak Hash (chosen by the input) that maps
 //            many keys to one value, so Robin Hood clusters grow past the distance saturation at
 //            255 and insert, lookup and backward-shift erase run on long probe chains;
@@ -101,13 +102,19 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
+// Byte 0's bits 2-4: 1, 2, 4, ..., 64 shards, or 512.
+std::size_t shard_count_for(std::uint8_t config) {
+  const unsigned code = (config >> 2U) & 7U;
+  return code == 7 ? 512 : std::size_t{1} << code;
+}
+
 class Differential {
  public:
   Differential(Reader& in, Cuckoo& cuckoo)
       : in_(in),
         config_(in.byte()),
         key_space_(key_spaces[config_ & 3U]),
-        sharded_(std::size_t{1} << ((config_ >> 2U) & 7U), HashSeed::fixed(0x5eed)),
+        sharded_(shard_count_for(config_), HashSeed::fixed(0x5eed)),
         options_(in.byte()),
         weak_(1, HashSeed::fixed(0x3eaf), WeakHash{static_cast<unsigned>((options_ & 7U) % 5)}),
         cuckoo_(cuckoo),
@@ -171,9 +178,9 @@ class Differential {
     return it == ref_.end() ? std::nullopt : std::optional<u64>(it->second);
   }
 
-  // A batch of up to 80 keys (more than ShardedMap's batch chunk of 64), possibly repeated.
+  // A batch of up to 300 keys (more than ShardedMap's batch chunk of 256), possibly repeated.
   std::vector<MacAddress> batch(std::vector<u64>& indices) {
-    const std::size_t n = 1 + in_.byte() % 80;
+    const std::size_t n = 1 + in_.u16() % 300;
     const u64 base = in_.u16();
     std::vector<MacAddress> keys;
     for (std::size_t i = 0; i < n; ++i) {
