@@ -1,7 +1,7 @@
 // bench/device_bench.cpp — the device-registry paths that ../shared/WORKLOADS.md does not cover:
 //
-//   1. batch:  ShardedMap's visit_many / upsert_many over spans of 64 keys against the same
-//              keys one call at a time (N = 2^20 random MACs, half present, 1 thread).
+//   1. batch:  ShardedMap's visit_many / upsert_many over spans of 64 and of 256 keys against the
+//              same keys one call at a time (N = 2^20 random MACs, half present, 1 thread).
 //   2. device: DeviceCache::record_heartbeat and record_heartbeats on 1M devices, 1 and 2
 //              threads, alone and next to a collector thread that runs collect_* calls back to
 //              back (it reports how many it finished).
@@ -16,6 +16,7 @@
 // its result exactly (values summed, heartbeats counted), so a fast but wrong path fails. Prints
 // one line per run and, with --out, writes DIR/device.md.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -76,8 +77,13 @@ struct BatchResult {
   double batch_upsert = 0;
 };
 
-BatchResult run_batch(std::uint64_t n, std::uint64_t ops) {
-  constexpr std::size_t chunk = 64;
+// The span lengths the batch calls are measured with: 64 keys, and 256 (ShardedMap's batch_chunk:
+// with the default shard count a chunk holds several keys of each shard).
+constexpr std::array<std::size_t, 2> batch_spans{64, 256};
+// The span length the device heartbeat runs send.
+constexpr std::size_t heartbeat_span = 256;
+
+BatchResult run_batch(std::uint64_t n, std::uint64_t ops, std::size_t chunk) {
   const std::vector<MacAddress> keys = key_stream(n, ops, 0xBA7C);
   auto prefilled = [n] {
     auto map = std::make_unique<Map>();
@@ -165,7 +171,7 @@ std::unique_ptr<Cache> device_cache(std::uint64_t devices, std::size_t shards) {
 
 DeviceRow run_device(Cache& cache, std::uint64_t devices, unsigned threads, bool batch,
                      bool collector, std::uint64_t per_thread) {
-  constexpr std::size_t chunk = 64;
+  constexpr std::size_t chunk = heartbeat_span;
   constexpr auto time_limit = std::chrono::seconds(2);
   const std::uint64_t before = cache.get_cache_stats().heartbeats;
   std::vector<std::vector<MacAddress>> streams;
@@ -204,9 +210,10 @@ DeviceRow run_device(Cache& cache, std::uint64_t devices, unsigned threads, bool
     workers.emplace_back([&, t] {
       const std::vector<MacAddress>& keys = streams[t];
       start.wait();
-      // Heartbeats go out in chunks of 64 (one record_heartbeats call, or 64 record_heartbeat
-      // calls) until the stream ends or time_limit has passed, whichever comes first: next to a
-      // collector the rate can drop by orders of magnitude, and the run must still end.
+      // Heartbeats go out in chunks of heartbeat_span (one record_heartbeats call, or as many
+      // record_heartbeat calls) until the stream ends or time_limit has passed, whichever comes
+      // first: next to a collector the rate can drop by orders of magnitude, and the run must still
+      // end.
       const auto deadline = Clock::now() + time_limit;
       std::uint64_t found = 0;
       std::size_t i = 0;
@@ -322,16 +329,18 @@ int main(int argc, char** argv) {
   const std::uint64_t ops = opt.quick ? 50'000 : 4'000'000;
 
   // 1. batch
-  std::vector<BatchResult> batch_runs;
+  std::map<std::size_t, std::vector<BatchResult>> batch_runs;  // by span length
   for (unsigned rep = 0; rep < opt.reps; ++rep) {
-    const BatchResult r = run_batch(n, ops);
-    fmt::print(
-        "batch N={} visit single={:.2f} batch={:.2f} ({:.2f}x)  upsert single={:.2f} "
-        "batch={:.2f} ({:.2f}x) Mops/s\n",
-        n, r.single_visit, r.batch_visit, r.batch_visit / r.single_visit, r.single_upsert,
-        r.batch_upsert, r.batch_upsert / r.single_upsert);
-    std::fflush(stdout);
-    batch_runs.push_back(r);
+    for (const std::size_t span : batch_spans) {
+      const BatchResult r = run_batch(n, ops, span);
+      fmt::print(
+          "batch N={} span={} visit single={:.2f} batch={:.2f} ({:.2f}x)  upsert single={:.2f} "
+          "batch={:.2f} ({:.2f}x) Mops/s\n",
+          n, span, r.single_visit, r.batch_visit, r.batch_visit / r.single_visit, r.single_upsert,
+          r.batch_upsert, r.batch_upsert / r.single_upsert);
+      std::fflush(stdout);
+      batch_runs[span].push_back(r);
+    }
   }
 
   // 2. device heartbeats
@@ -402,27 +411,33 @@ int main(int argc, char** argv) {
         fmt::format("- command: `device_bench --reps {}{}{}`; medians of {} runs\n\n", opt.reps,
                     opt.shards != 0 ? fmt::format(" --shards {}", opt.shards) : "",
                     opt.quick ? " --quick" : "", opt.reps);
-    std::vector<double> sv, bv, su, bu, rv, ru;
-    for (const auto& r : batch_runs) {
-      sv.push_back(r.single_visit);
-      bv.push_back(r.batch_visit);
-      su.push_back(r.single_upsert);
-      bu.push_back(r.batch_upsert);
-      rv.push_back(r.batch_visit / r.single_visit);
-      ru.push_back(r.batch_upsert / r.single_upsert);
+    md += fmt::format(
+        "## Batch vs one at a time (ShardedMap<MacAddress, u64>, {} shards (the default), N = {}, "
+        "half present, 1 thread)\n\n| call | keys per batch call | one at a time (Mops/s) | "
+        "batch (Mops/s) | same-run ratio |\n|---|---|---|---|---|\n",
+        devcache::default_shard_count(), n);
+    for (const auto& [span, runs] : batch_runs) {
+      std::vector<double> sv, bv, su, bu, rv, ru;
+      for (const auto& r : runs) {
+        sv.push_back(r.single_visit);
+        bv.push_back(r.batch_visit);
+        su.push_back(r.single_upsert);
+        bu.push_back(r.batch_upsert);
+        rv.push_back(r.batch_visit / r.single_visit);
+        ru.push_back(r.batch_upsert / r.single_upsert);
+      }
+      md += fmt::format(
+          "| visit / visit_many | {} | {:.2f} | {:.2f} | {:.2f}x |\n"
+          "| upsert / upsert_many | {} | {:.2f} | {:.2f} | {:.2f}x |\n",
+          span, med(sv), med(bv), med(rv), span, med(su), med(bu), med(ru));
     }
     md += fmt::format(
-        "## Batch vs one at a time (ShardedMap<MacAddress, u64>, N = {}, half present, 1 thread, "
-        "batches of 64)\n\n| call | one at a time (Mops/s) | batch (Mops/s) | same-run ratio |\n"
-        "|---|---|---|---|\n| visit / visit_many | {:.2f} | {:.2f} | {:.2f}x |\n"
-        "| upsert / upsert_many | {:.2f} | {:.2f} | {:.2f}x |\n\n",
-        n, med(sv), med(bv), med(rv), med(su), med(bu), med(ru));
-    md += fmt::format(
-        "## DeviceCache heartbeats ({} devices, {} shards; each thread sends up to 2M heartbeats, "
-        "in chunks of 64, for at most 2 s)\n\n| threads | collector running | "
-        "record_heartbeat (Mops/s) | record_heartbeats, batches of 64 (Mops/s) | collector calls/s "
+        "\n## DeviceCache heartbeats ({} devices, {} shards; each thread sends up to 2M "
+        "heartbeats, "
+        "in chunks of {}, for at most 2 s)\n\n| threads | collector running | "
+        "record_heartbeat (Mops/s) | record_heartbeats, batches of {} (Mops/s) | collector calls/s "
         "(single / batch) |\n|---|---|---|---|---|\n",
-        devices, cache_shards);
+        devices, cache_shards, heartbeat_span, heartbeat_span);
     for (const unsigned threads : {1U, 2U}) {
       for (const bool collector : {false, true}) {
         std::vector<double> s, b, cs, cb;
