@@ -5,7 +5,9 @@
 //   2. device: DeviceCache::record_heartbeat and record_heartbeats on 1M devices, 1 and 2
 //              threads, alone and next to a collector thread that runs collect_* calls back to
 //              back (it reports how many it finished).
-//   3. flood:  a default (randomly seeded) ShardedMap fed key sets built to collide — MACs that
+//   3. blocking: how long get_cache_snapshot(), collect_* calls and an aging sweep over the 1M
+//              devices block a heartbeat writer (its worst single-call latency meanwhile).
+//   4. flood:  a default (randomly seeded) ShardedMap fed key sets built to collide — MACs that
 //              differ only in their top bits, only in the bits a shard index would use, and a set
 //              built to collide under one fixed seed — next to the same set in a map that uses
 //              that fixed seed, the map an attacker who knows the seed gets.
@@ -34,6 +36,7 @@
 
 #include <devcache/devcache.hpp>
 
+#include "blocking.hpp"
 #include "report.hpp"
 #include "workload.hpp"
 
@@ -245,7 +248,7 @@ DeviceRow run_device(Cache& cache, std::uint64_t devices, unsigned threads, bool
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. hash flooding
+// 4. hash flooding
 
 constexpr std::uint64_t attack_seed = 0x5EEDF00D;
 
@@ -365,9 +368,55 @@ int main(int argc, char** argv) {
       }
     }
   }
+
+  // 3. blocking
+  std::map<std::string, std::vector<BlockingRow>> blocking_runs;
+  std::vector<std::string> blocking_order;
+  {
+    // The writer heartbeats random cached devices.
+    const auto write = [&cache, devices](std::uint64_t step) {
+      const auto i = static_cast<std::uint64_t>(
+          (static_cast<devcache::detail::uint128>(splitmix64(step)) * devices) >> 64);
+      if (!cache->record_heartbeat(MacAddress::from_u64(mac_of(KeyShape::random, i)))) {
+        check_failed("a heartbeat missed a cached device");
+      }
+    };
+    const auto match_none = [&cache] {
+      if (!cache->collect_entries_with_high_heartbeats(1'000'000'000).empty())
+        check_failed("collect matched devices it should not");
+    };
+    const auto match_all = [&cache, devices] {
+      if (cache->collect_entries_in_subnet("10.0.0.0/8").size() != devices)
+        check_failed("collect missed devices");
+    };
+    const auto snapshot = [&cache, devices] {
+      if (cache->get_cache_snapshot().size() != devices) check_failed("snapshot size");
+    };
+    const auto sweep = [&cache] {
+      if (!cache->sweep_all_expired().empty()) check_failed("sweep expired fresh devices");
+    };
+    for (unsigned rep = 0; rep < opt.reps; ++rep) {
+      for (BlockingRow& r : std::vector<BlockingRow>{
+               writer_alone(write),
+               writer_worst_while("get_cache_snapshot() (all shards locked shared)", write,
+                                  snapshot),
+               writer_worst_while("collect_entries_with_high_heartbeats() (matches none)", write,
+                                  match_none),
+               writer_worst_while("collect_entries_in_subnet() (matches all, copies them)", write,
+                                  match_all),
+               writer_worst_while("sweep_all_expired() (walks all; none has expired)", write,
+                                  sweep)}) {
+        fmt::print("blocking call=\"{}\" call_ms={:.1f} writer_worst_ms={:.3f}\n", r.what,
+                   r.call_ms, r.writer_worst_ms);
+        std::fflush(stdout);
+        if (rep == 0) blocking_order.push_back(r.what);
+        blocking_runs[r.what].push_back(std::move(r));
+      }
+    }
+  }
   cache.reset();
 
-  // 3. flood
+  // 4. flood
   const std::size_t flood_n = opt.quick ? 2'000 : 100'000;
   std::vector<MacAddress> random_keys;
   std::vector<MacAddress> top_bits;
@@ -453,6 +502,20 @@ int main(int argc, char** argv) {
                           med(s), med(b),
                           collector ? fmt::format("{:.1f} / {:.1f}", med(cs), med(cb)) : "-");
       }
+    }
+    md += fmt::format(
+        "\n## How long whole-cache calls block a heartbeat writer ({} devices, {} shards)\n\n"
+        "One thread calls record_heartbeat on random devices in a loop; the table gives its worst "
+        "single-call latency while the call runs.\n\n| call | call (ms) | writer's worst (ms) "
+        "|\n|---|---|---|\n",
+        devices, cache_shards);
+    for (const std::string& what : blocking_order) {
+      std::vector<double> call_ms, worst_ms;
+      for (const BlockingRow& r : blocking_runs[what]) {
+        call_ms.push_back(r.call_ms);
+        worst_ms.push_back(r.writer_worst_ms);
+      }
+      md += fmt::format("| {} | {:.1f} | {:.3f} |\n", what, med(call_ms), med(worst_ms));
     }
     md +=
         "\n## Hash flooding (insert, 4 visits and erase of each key; 8 shards)\n\n"

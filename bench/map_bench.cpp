@@ -33,6 +33,7 @@
 #include <fmt/ostream.h>
 
 #include "adapters.hpp"
+#include "blocking.hpp"
 #include "report.hpp"
 #include "workload.hpp"
 
@@ -163,38 +164,15 @@ std::vector<BlockingRow> measure_blocking() {
   for (std::uint64_t i = 0; i < n; i += 2)
     map.insert(MacAddress::from_u64(mac_of(KeyShape::random, i)), i);
 
-  auto writer_worst = [&](const std::function<void()>& call) {
-    std::atomic<bool> stop{false};
-    std::atomic<bool> started{false};
-    std::uint64_t worst_ns = 0;
-    std::thread writer([&] {
-      SplitMix64 rng(0x5EED);
-      started = true;
-      while (!stop.load(std::memory_order_relaxed)) {
-        const std::uint64_t key = mac_of(KeyShape::random, rng.next() & (n - 1));
-        const auto a = Clock::now();
-        map.visit(MacAddress::from_u64(key), [](std::uint64_t& v) { ++v; });
-        const auto ns = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a).count());
-        worst_ns = std::max(worst_ns, ns);
-      }
-    });
-    while (!started) std::this_thread::yield();
-    const auto a = Clock::now();
-    call();
-    const double call_ms = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
-    stop = true;
-    writer.join();
-    return std::pair{call_ms, static_cast<double>(worst_ns) / 1e6};
+  // The writer: heartbeat-mix updates of random keys.
+  const auto write = [&map](std::uint64_t step) {
+    const std::uint64_t key = mac_of(KeyShape::random, splitmix64(step) & (n - 1));
+    map.visit(MacAddress::from_u64(key), [](std::uint64_t& v) { ++v; });
   };
-
-  std::vector<BlockingRow> rows;
+  std::vector<BlockingRow> rows{writer_alone(write)};
   auto add = [&](std::string what, const std::function<void()>& call) {
-    const auto [call_ms, worst_ms] = writer_worst(call);
-    rows.push_back(BlockingRow{std::move(what), call_ms, worst_ms});
+    rows.push_back(writer_worst_while(std::move(what), write, call));
   };
-  add("nothing (writer alone, 200 ms)",
-      [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
   add("snapshot() of 1M entries", [&] {
     auto s = map.snapshot();
     (void)s;
