@@ -72,9 +72,10 @@ namespace devcache {
 ///
 /// Why so many: every operation writes its shard's lock word, so the shard's cache line moves to
 /// the core that runs the operation. With few shards two cores keep taking the same few lines
-/// from each other and often find the lock held: on 2 cores, 8 shards gave 2 threads less
-/// throughput than 1 (bench/results/results.md), 64 shards 1.3-1.6 times more. A shard costs 64
-/// bytes. Thread-safe; never throws.
+/// from each other and often find the lock held. On 2 cores (bench/run.sh), 2 threads got 0.53-0.90
+/// times the 1-thread rate on a 2^14-entry table and 0.80-1.16 times on 2^20 entries with 8
+/// shards; with 64 shards 0.65-1.16 and 1.33-1.78 times. A shard costs 64 bytes.
+/// Thread-safe; never throws.
 inline std::size_t default_shard_count() noexcept {
   const std::size_t threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
   return std::clamp<std::size_t>(std::bit_ceil(32 * threads), 64, 1024);
