@@ -661,53 +661,61 @@ void heartbeat_random_device(Cache& cache, Fleet& fleet, Random& random) {
   }
 }
 
-/// A producer thread: add_next_device every `period` (the first after a random part of it) until
-/// `stop` is requested.
-template <class Cache>
-void produce_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period,
-                       std::uint16_t port) {
+/// Calls step(random) every `period` (the first after a random part of it) on this thread until
+/// `stop` is requested. The producer and updater threads are this loop around their step.
+template <class Step>
+void every_period_on_thread(std::stop_token stop, nanoseconds period, Step step) {
   Random random = make_random();
-  for (Ticker ticker(period, random); sleep_until(stop, ticker.next());) {
-    add_next_device(cache, fleet, port);
-  }
+  for (Ticker ticker(period, random); sleep_until(stop, ticker.next());) step(random);
 }
 
-/// An updater thread: heartbeat_random_device every `period` until `stop` is requested.
-template <class Cache>
-void update_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period) {
-  Random random = make_random();
-  for (Ticker ticker(period, random); sleep_until(stop, ticker.next());) {
-    heartbeat_random_device(cache, fleet, random);
-  }
-}
-
-/// A producer coroutine: add_next_device every `period` (the first after a random part of it)
-/// until TaskGroup::cancel_all cancels it or `stop` is requested.
-template <class Cache>
-asio::awaitable<void> produce_in_coroutine(std::stop_token stop, Cache& cache, Fleet& fleet,
-                                           nanoseconds period, std::uint16_t port) {
+/// The coroutine twin of every_period_on_thread: step(random) every `period` until
+/// TaskGroup::cancel_all cancels it or `stop` is requested. `step` is moved into the frame.
+template <class Step>
+asio::awaitable<void> every_period_in_coroutine(std::stop_token stop, nanoseconds period,
+                                                Step step) {
   Random random = make_random();
   asio::steady_timer timer(co_await asio::this_coro::executor);
   std::error_code cancelled;
   for (Ticker ticker(period, random);;) {
     co_await sleep_until(timer, ticker.next(), cancelled);
     if (cancelled || stop.stop_requested()) co_return;
-    add_next_device(cache, fleet, port);
+    step(random);
   }
+}
+
+/// A producer thread: add_next_device every `period` until `stop` is requested.
+template <class Cache>
+void produce_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period,
+                       std::uint16_t port) {
+  every_period_on_thread(std::move(stop), period,
+                         [&cache, &fleet, port](Random&) { add_next_device(cache, fleet, port); });
+}
+
+/// An updater thread: heartbeat_random_device every `period` until `stop` is requested.
+template <class Cache>
+void update_on_thread(std::stop_token stop, Cache& cache, Fleet& fleet, nanoseconds period) {
+  every_period_on_thread(std::move(stop), period, [&cache, &fleet](Random& random) {
+    heartbeat_random_device(cache, fleet, random);
+  });
+}
+
+/// A producer coroutine: add_next_device every `period` until cancelled or stopped.
+template <class Cache>
+asio::awaitable<void> produce_in_coroutine(std::stop_token stop, Cache& cache, Fleet& fleet,
+                                           nanoseconds period, std::uint16_t port) {
+  return every_period_in_coroutine(std::move(stop), period, [&cache, &fleet, port](Random&) {
+    add_next_device(cache, fleet, port);
+  });
 }
 
 /// An updater coroutine: heartbeat_random_device every `period` until cancelled or stopped.
 template <class Cache>
 asio::awaitable<void> update_in_coroutine(std::stop_token stop, Cache& cache, Fleet& fleet,
                                           nanoseconds period) {
-  Random random = make_random();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code cancelled;
-  for (Ticker ticker(period, random);;) {
-    co_await sleep_until(timer, ticker.next(), cancelled);
-    if (cancelled || stop.stop_requested()) co_return;
+  return every_period_in_coroutine(std::move(stop), period, [&cache, &fleet](Random& random) {
     heartbeat_random_device(cache, fleet, random);
-  }
+  });
 }
 
 // =================================================================================================
