@@ -174,12 +174,12 @@ class ShardedMap {
     const std::uint64_t h = hash(key);
     Shard& s = shard_for(h);
     detail::ExclusiveGuard guard(s.lock);
-    const std::size_t pos = s.table.find(h, key, equal_);
-    if (pos != table_type::npos) {
-      s.table.slot(pos).value = std::forward<V>(value);
+    const auto probe = s.table.probe(h, key, equal_);
+    if (probe.found) {
+      s.table.slot(probe.pos).value = std::forward<V>(value);
       return false;
     }
-    s.table.insert_new(h, bound_hash(), key, std::forward<V>(value));
+    s.table.insert_absent(probe, h, bound_hash(), key, std::forward<V>(value));
     return true;
   }
 
@@ -194,8 +194,9 @@ class ShardedMap {
     const std::uint64_t h = hash(key);
     Shard& s = shard_for(h);
     detail::ExclusiveGuard guard(s.lock);
-    if (s.table.find(h, key, equal_) != table_type::npos) return false;
-    s.table.insert_new(h, bound_hash(), key, std::forward<Args>(args)...);
+    const auto probe = s.table.probe(h, key, equal_);
+    if (probe.found) return false;
+    s.table.insert_absent(probe, h, bound_hash(), key, std::forward<Args>(args)...);
     return true;
   }
 
@@ -211,13 +212,13 @@ class ShardedMap {
     const std::uint64_t h = hash(key);
     Shard& s = shard_for(h);
     detail::ExclusiveGuard guard(s.lock);
-    const std::size_t pos = s.table.find(h, key, equal_);
-    if (pos != table_type::npos) {
+    const auto probe = s.table.probe(h, key, equal_);
+    if (probe.found) {
       const detail::CallbackScope scope(this);
-      f(s.table.slot(pos).value);
+      f(s.table.slot(probe.pos).value);
       return false;
     }
-    s.table.insert_new(h, bound_hash(), key, std::forward<V>(value));
+    s.table.insert_absent(probe, h, bound_hash(), key, std::forward<V>(value));
     return true;
   }
 
@@ -388,11 +389,11 @@ class ShardedMap {
     check("upsert_many");
     std::size_t inserted = 0;
     for_each_sorted_by_shard(keys, [&](Shard& s, std::uint64_t h, const Key& key) {
-      const std::size_t pos = s.table.find(h, key, equal_);
-      if (pos != table_type::npos) {
-        f(key, s.table.slot(pos).value);
+      const auto probe = s.table.probe(h, key, equal_);
+      if (probe.found) {
+        f(key, s.table.slot(probe.pos).value);
       } else {
-        s.table.insert_new(h, bound_hash(), key, value);
+        s.table.insert_absent(probe, h, bound_hash(), key, value);
         ++inserted;
       }
     });

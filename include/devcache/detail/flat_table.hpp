@@ -104,36 +104,58 @@ class FlatTable {
     __builtin_prefetch(reinterpret_cast<const void*>(slots + pos * sizeof(slot_type)));  // NOLINT
   }
 
-  /// Index of the entry with `key`, or npos.
+  /// What a lookup found: the entry's index (found), or where the key would be inserted if the
+  /// table does not grow first (spot: the slot where the lookup stopped and its distance from the
+  /// key's home slot; only valid below saturation, dist < 255).
+  struct Probe {
+    std::size_t pos;
+    unsigned dist;
+    bool found;
+  };
+
+  /// Looks the key up. Changes nothing.
   template <class K>
-  [[nodiscard]] std::size_t find(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
+  [[nodiscard]] Probe probe(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
     std::size_t pos = home(hash);
     for (unsigned dist = 1;; ++dist) {
       const unsigned m = meta_[pos];
       if (dist < 255) [[likely]] {
-        if (m < dist) return npos;
-        if (m == dist && eq(slots_[pos].key, key)) return pos;
+        if (m < dist) return Probe{pos, dist, false};
+        if (m == dist && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
       } else {
         // Saturated: distances no longer order the cluster, so scan to its end.
-        if (m == 0) return npos;
-        if (m == 255 && eq(slots_[pos].key, key)) return pos;
+        if (m == 0) return Probe{pos, dist, false};
+        if (m == 255 && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
       }
       pos = next(pos);
     }
   }
 
-  /// Inserts a new entry built from (key, args...). Precondition: no entry with an equal key.
+  /// Index of the entry with `key`, or npos.
+  template <class K>
+  [[nodiscard]] std::size_t find(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
+    const Probe p = probe(hash, key, eq);
+    return p.found ? p.pos : npos;
+  }
+
+  /// Inserts a new entry built from (key, args...), after probe() found the key absent and nothing
+  /// changed the table since. The probe's stopping slot is where the entry goes, so the cluster is
+  /// not walked a second time (unless the table grows first or the probe went past saturation).
   /// Strong guarantee: if building the entry, hashing during growth, or allocating throws, the
   /// table is unchanged. Returns the entry's index.
   template <class HashFn, class K, class... Args>
-  std::size_t insert_new(std::uint64_t hash, const HashFn& hash_fn, K&& key, Args&&... args) {
+  std::size_t insert_absent(const Probe& absent, std::uint64_t hash, const HashFn& hash_fn, K&& key,
+                            Args&&... args) {
     slot_type entry(std::forward<K>(key),
                     std::forward<Args>(args)...);  // may throw: nothing changed
-    if (size_ >= grow_at()) rehash(grow_target(size_ + 1), hash_fn);
-    // locate() may hash saturated residents (and so throw) but changes nothing; shift_in() cannot
-    // throw.
-    const Spot spot = locate(hash, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
-    shift_in(spot, std::move(entry), nullptr);
+    Spot spot{absent.pos, absent.dist};
+    const bool grow = size_ >= grow_at();
+    if (grow) rehash(grow_target(size_ + 1), hash_fn);
+    if (grow || absent.dist >= 255) {
+      // locate() may hash saturated residents (and so throw) but changes nothing.
+      spot = locate(hash, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
+    }
+    shift_in(spot, std::move(entry), nullptr);  // cannot throw
     return spot.pos;
   }
 
@@ -360,12 +382,29 @@ class FlatTable {
     publish_location();
     size_ = 0;
     std::size_t k = 0;
+    // The old clusters are sorted by home slot, and fastrange keeps that order, so entries mostly
+    // arrive in order of their new home: each then goes right after the one placed before it (or
+    // into its empty home slot), with no walk along the cluster and nothing to shift. Where that
+    // does not hold (two entries sharing an old home, a cluster wrapping past the array's end),
+    // locate() and shift_in() place the entry as any insert would.
+    std::size_t last_pos = npos;
+    std::size_t last_home = 0;
     for (std::size_t i = 0; i < old_capacity; ++i) {
       if (old_meta[i] == 0) continue;
       if constexpr (std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
         const std::uint64_t h = hash_fn(old_slots[i].key);
-        shift_in(locate(h, [&](std::size_t pos) { return hash_fn(slots_[pos].key); }),
-                 std::move(old_slots[i]), nullptr);
+        const std::size_t h_home = home(h);
+        // Every slot from h_home up to last_pos holds an entry whose home is at or before
+        // last_home <= h_home, so the spot is the first slot after them, if it is empty.
+        const std::size_t p = last_pos == npos || h_home > last_pos ? h_home : last_pos + 1;
+        const bool in_order = (last_pos == npos || h_home >= last_home) && p < capacity_ &&
+                              meta_[p] == 0 && p - h_home < 254;
+        const Spot spot =
+            in_order ? Spot{p, static_cast<unsigned>(p - h_home + 1)}
+                     : locate(h, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
+        shift_in(spot, std::move(old_slots[i]), nullptr);
+        last_pos = spot.pos;
+        last_home = h_home;
       } else {
         const std::uint64_t h = hashes[k++];
         const Spot spot = locate(h, [&](std::size_t pos) noexcept { return side[pos]; });
