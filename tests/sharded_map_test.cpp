@@ -113,11 +113,11 @@ TEST_CASE("two maps with the same fixed seed place keys identically", "[sharded_
 
 TEST_CASE("an empty map allocates only its shard array", "[sharded_map]") {
   ShardedMap<MacAddress, std::uint64_t> map(8);
-  CHECK(map.allocated_bytes() == 8 * 64);
+  CHECK(map.allocated_bytes() == std::size_t{8} * 64);
   map.insert(MacAddress::from_u64(1), std::uint64_t{1});
-  CHECK(map.allocated_bytes() > 8 * 64);
+  CHECK(map.allocated_bytes() > std::size_t{8} * 64);
   map.clear();
-  CHECK(map.allocated_bytes() == 8 * 64);
+  CHECK(map.allocated_bytes() == std::size_t{8} * 64);
 }
 
 TEST_CASE("batches keep each shard's keys in the order given, for every shard count",
