@@ -117,6 +117,10 @@ class FlatTable {
   template <class K>
   [[nodiscard]] Probe probe(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
     std::size_t pos = home(hash);
+    // The distances and the entries are separate arrays: request the home slot's entry now, so
+    // that in a table larger than the cache its miss overlaps the distance byte's miss instead of
+    // following it (most keys sit in their home slot's line).
+    __builtin_prefetch(slots_ + pos);
     for (unsigned dist = 1;; ++dist) {
       const unsigned m = meta_[pos];
       if (dist < 255) [[likely]] {
