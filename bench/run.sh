@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole benchmark suite (about 17 minutes on 2 cores) and writes bench/results/:
-# results.md (tables, target ratios, memory, latency, blocking), throughput.csv (medians),
-# throughput_runs.csv (every run), throughput.png (gnuplot chart) from map_bench, and device.md
-# (batch calls, DeviceCache heartbeats with and without a collector, how long whole-cache calls
-# block a writer, hash flooding) and device_64_shards.md (the same with 64 shards) from
-# device_bench.
+# Runs the whole benchmark suite (17-22 minutes on 2 cores, with the host's load) and writes
+# bench/results/: results.md (tables, target ratios, memory, latency, blocking), throughput.csv
+# (medians), throughput_runs.csv (every run), throughput.png (gnuplot chart) from map_bench, and
+# device.md (batch calls, DeviceCache heartbeats with and without a collector, how long
+# whole-cache calls block a writer, hash flooding) and device_64_shards.md (the same with 64
+# shards) from device_bench.
 #
 #   bench/run.sh [extra map_bench flags, e.g. --reps 5]
 set -euo pipefail
