@@ -5,7 +5,10 @@
 // The map is an array of `shard_count()` shards (a power of two). Each shard is one 64-byte-aligned
 // block holding a reader-writer lock (detail/rw_lock.hpp) and an open-addressing Robin Hood table
 // (detail/flat_table.hpp) that stores keys and values inline: no allocation per entry, and growth
-// rehashes only that shard, under its lock.
+// rehashes only that shard, under its lock. Beside the shards, a second array keeps each shard
+// table's location (detail::TableLocation, rewritten only when a table reallocates): a
+// single-key operation reads it without a lock and prefetches the key's slot before it takes the
+// shard's lock, so the two cache misses overlap instead of following one another.
 //
 // Every key is hashed once per operation, before any lock is taken: `Hash` gives a 64-bit value
 // that a keyed mixer (detail/hash_mix.hpp) combines with the map's secret seed. With the default
@@ -132,15 +135,26 @@ class ShardedMap {
         equal_(equal),
         mix_(detail::KeyedMix::from_seed(seed.value())),
         seed_(seed),
-        shard_alloc_(alloc) {
+        shard_alloc_(alloc),
+        location_alloc_(alloc) {
     if (shard_count == 0) shard_count = default_shard_count();
     if (shard_count > max_shard_count) {
       throw std::invalid_argument("ShardedMap: shard count " + std::to_string(shard_count) +
                                   " exceeds the maximum of " + std::to_string(max_shard_count));
     }
     shard_count_ = std::bit_ceil(shard_count);
-    shards_ = std::allocator_traits<shard_allocator>::allocate(shard_alloc_, shard_count_);
-    for (std::size_t i = 0; i < shard_count_; ++i) std::construct_at(shards_ + i, alloc);
+    locations_ = std::allocator_traits<location_allocator>::allocate(location_alloc_, shard_count_);
+    try {
+      shards_ = std::allocator_traits<shard_allocator>::allocate(shard_alloc_, shard_count_);
+    } catch (...) {
+      std::allocator_traits<location_allocator>::deallocate(location_alloc_, locations_,
+                                                            shard_count_);
+      throw;
+    }
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      std::construct_at(locations_ + i);
+      std::construct_at(shards_ + i, locations_ + i, alloc);
+    }
   }
 
   ShardedMap(const ShardedMap&) = delete;
@@ -150,6 +164,9 @@ class ShardedMap {
   ~ShardedMap() {
     std::destroy_n(shards_, shard_count_);
     std::allocator_traits<shard_allocator>::deallocate(shard_alloc_, shards_, shard_count_);
+    std::destroy_n(locations_, shard_count_);
+    std::allocator_traits<location_allocator>::deallocate(location_alloc_, locations_,
+                                                          shard_count_);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -528,11 +545,12 @@ class ShardedMap {
     return longest;
   }
 
-  /// Bytes allocated by the map: the shard array and every shard's table.
+  /// Bytes allocated by the map: the shard array, the shards' table locations and every shard's
+  /// table.
   /// Locks each shard shared in turn. O(shard_count()). Never throws.
   [[nodiscard]] std::size_t allocated_bytes() const noexcept {
     check("allocated_bytes");
-    std::size_t total = shard_count_ * sizeof(Shard);
+    std::size_t total = shard_count_ * (sizeof(Shard) + sizeof(detail::TableLocation));
     for (std::size_t i = 0; i < shard_count_; ++i) {
       detail::SharedGuard guard(shards_[i].lock);
       total += shards_[i].table.allocated_bytes();
@@ -569,13 +587,15 @@ class ShardedMap {
 
  private:
   struct alignas(64) Shard {
-    explicit Shard(const Allocator& alloc) : table(alloc) {}
+    Shard(detail::TableLocation* location, const Allocator& alloc) : table(location, alloc) {}
     mutable detail::RwLock lock;
     table_type table;
   };
   static_assert(!std::is_empty_v<Allocator> || sizeof(Shard) == 64,
                 "with a stateless allocator a shard (lock and table) fills exactly one cache line");
   using shard_allocator = typename std::allocator_traits<Allocator>::template rebind_alloc<Shard>;
+  using location_allocator =
+      typename std::allocator_traits<Allocator>::template rebind_alloc<detail::TableLocation>;
 
   // The keyed hash of a stored key, for the table's growth and erase paths.
   struct BoundHash {
@@ -604,7 +624,7 @@ class ShardedMap {
     std::array<BatchItem, batch_chunk> buffer_a;
     std::array<BatchItem, batch_chunk> buffer_b;
     const auto prefetch = [this](const BatchItem& b) {
-      shards_[b.shard].table.prefetch_unlocked(b.hash);
+      table_type::prefetch(locations_[b.shard], b.hash);
     };
     for (std::size_t base = 0; base < keys.size(); base += batch_chunk) {
       const std::size_t n = std::min(batch_chunk, keys.size() - base);
@@ -642,8 +662,14 @@ class ShardedMap {
       noexcept(noexcept(detail::hash_input(std::declval<const Hash&>(), key))) {
     return mix_(detail::hash_input(hasher_, key));
   }
+  // The shard of hash h. It also asks the cache for the table lines a probe of h reads first
+  // (TableLocation, flat_table.hpp), so that their misses overlap the lock's: with two cores, the
+  // shard's line is often in the other core's cache, and the entry's is not in any cache when the
+  // table is large; one after the other they took twice as long. Takes no lock.
   [[nodiscard]] Shard& shard_for(std::uint64_t h) const noexcept {
-    return shards_[h & (shard_count_ - 1)];
+    const std::size_t i = h & (shard_count_ - 1);
+    table_type::prefetch(locations_[i], h);
+    return shards_[i];
   }
   [[nodiscard]] Shard& shard_at(std::size_t i) const {
     if (i >= shard_count_) {
@@ -662,8 +688,10 @@ class ShardedMap {
   detail::KeyedMix mix_;
   HashSeed seed_;
   [[no_unique_address]] shard_allocator shard_alloc_;
+  [[no_unique_address]] location_allocator location_alloc_;
   std::size_t shard_count_ = 0;
   Shard* shards_ = nullptr;
+  detail::TableLocation* locations_ = nullptr;  // one per shard, read without locks
 };
 
 }  // namespace devcache

@@ -54,6 +54,18 @@ struct Slot {
       : key(std::forward<K>(k)), value(std::forward<Args>(args)...) {}
 };
 
+/// Where a table's arrays are, republished by the table whenever it reallocates them, so that a
+/// thread that does not hold the table's lock can ask the cache for the lines a lookup will touch
+/// (FlatTable::prefetch). It lives outside the table, in an array of its own (ShardedMap keeps one
+/// per shard): the shard's cache line holds the lock, which every operation writes, while this is
+/// written only when the table grows or is cleared, so both cores keep a copy and reading it costs
+/// no transfer between them.
+struct TableLocation {
+  std::atomic<std::size_t> capacity{0};
+  std::atomic<std::uintptr_t> meta{0};
+  std::atomic<std::uintptr_t> slots{0};
+};
+
 template <class Key, class Value, class KeyEqual, class Allocator>
 class FlatTable {
  public:
@@ -75,8 +87,11 @@ class FlatTable {
   static_assert(std::is_nothrow_destructible_v<Key> && std::is_nothrow_destructible_v<Value>,
                 "devcache maps require nothrow-destructible Key and Value");
 
-  explicit FlatTable(const Allocator& alloc = Allocator()) noexcept
-      : slot_alloc_(alloc), meta_alloc_(alloc) {}
+  /// A table that republishes its arrays' location in `*location` (if not null; it must outlive
+  /// the table).
+  explicit FlatTable(TableLocation* location = nullptr,
+                     const Allocator& alloc = Allocator()) noexcept
+      : location_(location), slot_alloc_(alloc), meta_alloc_(alloc) {}
   FlatTable(const FlatTable&) = delete;
   FlatTable& operator=(const FlatTable&) = delete;
   ~FlatTable() { release(); }
@@ -89,17 +104,17 @@ class FlatTable {
   [[nodiscard]] slot_type& slot(std::size_t i) noexcept { return slots_[i]; }
   [[nodiscard]] const slot_type& slot(std::size_t i) const noexcept { return slots_[i]; }
 
-  /// Hints the cache about the lines a lookup of `hash` touches first. Callable without the
-  /// shard's lock (the batch calls prefetch a whole chunk of keys before they lock anything). It
-  /// reads the arrays' location from atomic copies that every reallocation republishes; a stale or
-  /// mixed view (a pointer from one generation, the capacity from another) only makes the prefetch
-  /// useless: a prefetch never faults and never changes memory, so the address is computed as an
-  /// integer and need not point into the arrays.
-  void prefetch_unlocked(std::uint64_t hash) const noexcept {
-    const std::size_t cap = hint_capacity_.load(std::memory_order_relaxed);
+  /// Hints the cache about the lines a lookup of `hash` touches first, in the table whose location
+  /// is `where`. Callable without the table's lock: ShardedMap calls it before it locks the shard,
+  /// so that the entry's cache misses overlap the lock's (and the batch calls for a whole chunk of
+  /// keys ahead). A stale or mixed view (a pointer from one generation, the capacity from another)
+  /// only makes the prefetch useless: a prefetch never faults and never changes memory, so the
+  /// address is computed as an integer and need not point into the arrays.
+  static void prefetch(const TableLocation& where, std::uint64_t hash) noexcept {
+    const std::size_t cap = where.capacity.load(std::memory_order_relaxed);
     const auto pos = static_cast<std::uintptr_t>((static_cast<uint128>(hash) * cap) >> 64);
-    const std::uintptr_t meta = hint_meta_.load(std::memory_order_relaxed);
-    const std::uintptr_t slots = hint_slots_.load(std::memory_order_relaxed);
+    const std::uintptr_t meta = where.meta.load(std::memory_order_relaxed);
+    const std::uintptr_t slots = where.slots.load(std::memory_order_relaxed);
     __builtin_prefetch(reinterpret_cast<const void*>(meta + pos));                       // NOLINT
     __builtin_prefetch(reinterpret_cast<const void*>(slots + pos * sizeof(slot_type)));  // NOLINT
   }
@@ -423,12 +438,14 @@ class FlatTable {
     }
   }
 
-  // Republishes where the arrays are for prefetch_unlocked(). Called with the lock held exclusive.
+  // Republishes where the arrays are for prefetch(). Called with the lock held exclusive.
   void publish_location() noexcept {
-    hint_capacity_.store(capacity_, std::memory_order_relaxed);
-    hint_meta_.store(reinterpret_cast<std::uintptr_t>(meta_), std::memory_order_relaxed);  // NOLINT
-    hint_slots_.store(reinterpret_cast<std::uintptr_t>(slots_),
-                      std::memory_order_relaxed);  // NOLINT
+    if (location_ == nullptr) return;
+    location_->capacity.store(capacity_, std::memory_order_relaxed);
+    location_->meta.store(reinterpret_cast<std::uintptr_t>(meta_),  // NOLINT
+                          std::memory_order_relaxed);
+    location_->slots.store(reinterpret_cast<std::uintptr_t>(slots_),  // NOLINT
+                           std::memory_order_relaxed);
   }
 
   void release() noexcept {
@@ -448,10 +465,7 @@ class FlatTable {
   std::uint8_t* meta_ = empty_meta();
   slot_type* slots_ = nullptr;
   std::size_t capacity_ = 0;
-  // Copies of the arrays' location for prefetch_unlocked() (see there).
-  std::atomic<std::size_t> hint_capacity_{0};
-  std::atomic<std::uintptr_t> hint_meta_{0};
-  std::atomic<std::uintptr_t> hint_slots_{0};
+  TableLocation* location_;  // where publish_location() writes (or nullptr)
   std::size_t size_ = 0;
   [[no_unique_address]] slot_allocator slot_alloc_;
   [[no_unique_address]] meta_allocator meta_alloc_;
