@@ -1,5 +1,7 @@
 // ShardedMap-specific behaviour beyond the shared conformance suite: the batch calls, the
-// raw-hash-input path for integral and MacAddress keys, and the shard layout.
+// raw-hash-input path for integral and MacAddress keys, the shard layout, and the page prefault
+// that snapshot() does before it locks.
+#include <devcache/detail/prefault.hpp>
 #include <devcache/mac_address.hpp>
 #include <devcache/sharded_map.hpp>
 
@@ -185,4 +187,36 @@ TEST_CASE("a large table holds at most 24 bytes per MacAddress -> u64 entry",
   CHECK(map.size() == 300'000);
   CAPTURE(worst);
   CHECK(worst <= 23.4);
+}
+
+TEST_CASE("prefault_for_write maps pages without changing what they hold", "[sharded_map]") {
+  // snapshot() prefaults the vector it reserved before locking the shards; the call must leave
+  // every byte as it was, around and inside the range, aligned or not (the start is rounded down
+  // to a page, into memory that belongs to a neighbour).
+  const std::size_t bytes = std::size_t{3} << 20;  // large enough for its own mmap'd chunk
+  std::vector<unsigned char> buffer(bytes);
+  for (std::size_t i = 0; i < bytes; ++i) buffer[i] = static_cast<unsigned char>(i * 131 + 7);
+  devcache::detail::prefault_for_write(buffer.data() + 1000, bytes - 5000);
+  devcache::detail::prefault_for_write(buffer.data(), bytes);
+  devcache::detail::prefault_for_write(nullptr, 4096);
+  devcache::detail::prefault_for_write(buffer.data(), 0);
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    if (buffer[i] != static_cast<unsigned char>(i * 131 + 7)) ++changed;
+  }
+  CHECK(changed == 0);
+
+  // And the snapshot it serves still copies every entry.
+  ShardedMap<MacAddress, std::uint64_t> map(8, HashSeed::fixed(3));
+  for (std::uint64_t k = 0; k < 50'000; ++k) map.insert(MacAddress::from_u64(k), k * 3);
+  const auto snap = map.snapshot();
+  REQUIRE(snap.size() == 50'000);
+  std::uint64_t sum = 0;
+  std::size_t wrong = 0;
+  for (const auto& [mac, v] : snap) {
+    if (v != mac.to_u64() * 3) ++wrong;
+    sum += v;
+  }
+  CHECK(wrong == 0);
+  CHECK(sum == std::uint64_t{3} * (50'000ULL * 49'999ULL / 2));
 }

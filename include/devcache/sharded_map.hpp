@@ -64,6 +64,7 @@
 
 #include <devcache/detail/flat_table.hpp>
 #include <devcache/detail/hash_mix.hpp>
+#include <devcache/detail/prefault.hpp>
 #include <devcache/detail/reentrancy_check.hpp>
 #include <devcache/detail/rw_lock.hpp>
 #include <devcache/hash_seed.hpp>
@@ -342,7 +343,8 @@ class ShardedMap {
   }
 
   /// A consistent point-in-time copy of every entry: all shards are locked shared, in index order
-  /// (so two snapshots cannot deadlock), while the copy is made. Writers wait for it.
+  /// (so two snapshots cannot deadlock), while the copy is made. Writers wait for it. The result's
+  /// memory is allocated and mapped before locking, so the locks are held only for the copy.
   /// Locks all shards shared. O(size + capacity).
   /// Throws: std::bad_alloc, or whatever Key's or Value's copy throws; the map is unchanged.
   [[nodiscard]] std::vector<std::pair<Key, Value>> snapshot() const {
@@ -350,6 +352,9 @@ class ShardedMap {
     std::vector<std::pair<Key, Value>> out;
     const std::size_t estimate = size();
     out.reserve(estimate + estimate / 16 + 16);  // allocate before locking, with room for growth
+    // ... and map its pages now: faulting them in one by one while every shard is locked made
+    // writers wait (detail/prefault.hpp).
+    detail::prefault_for_write(out.data(), out.capacity() * sizeof(std::pair<Key, Value>));
     std::size_t locked = 0;
     try {
       for (; locked < shard_count_; ++locked) shards_[locked].lock.lock_shared();

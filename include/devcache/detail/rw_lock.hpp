@@ -19,7 +19,7 @@
 // writer just changed, whose cache line may still be on the other core) has left the store
 // buffer; a plain store does not, so the next operation overlaps that wait. A lock + unlock pair
 // costs one atomic RMW instead of two (single thread: 5.9 ns instead of 11.2; on 2 cores, writes
-// run 2-10% faster at 2 threads and 6-10% at 8; bench/README.md).
+// ran 2-10% faster at 2 threads and 6-10% at 8 in a same-process A/B; README.md, Benchmarks).
 //
 // Under contention a thread spins briefly (the holder usually finishes within a few hundred
 // cycles), then yields its core for a while (8 threads on 2 cores: the holder may be waiting for
