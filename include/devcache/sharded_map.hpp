@@ -670,7 +670,7 @@ class ShardedMap {
   // The shard of hash h. It also asks the cache for the table lines a probe of h reads first
   // (TableLocation, flat_table.hpp), so that their misses overlap the lock's: with two cores, the
   // shard's line is often in the other core's cache, and the entry's is not in any cache when the
-  // table is large; one after the other they took twice as long. Takes no lock.
+  // table is large (2 threads: +7-14% per write-heavy mix; README.md, Benchmarks). Takes no lock.
   [[nodiscard]] Shard& shard_for(std::uint64_t h) const noexcept {
     const std::size_t i = h & (shard_count_ - 1);
     table_type::prefetch(locations_[i], h);
