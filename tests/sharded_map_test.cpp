@@ -7,9 +7,14 @@
 
 #include <catch2/catch.hpp>
 
+#if defined(__linux__)
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -258,3 +263,30 @@ TEST_CASE("prefault_for_write maps pages without changing what they hold", "[sha
   CHECK(wrong == 0);
   CHECK(sum == std::uint64_t{3} * (50'000ULL * 49'999ULL / 2));
 }
+
+#if defined(__linux__)
+namespace {
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t total_pages = 0;
+  std::size_t resident_pages = 0;
+  statm >> total_pages >> resident_pages;
+  return resident_pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+TEST_CASE("reserve() does not map the slots it reserves", "[sharded_map][memory]") {
+  // A growing table asks the kernel to map its new arrays at once when the entries moving in
+  // will touch most pages anyway; reserving room in an empty table must stay lazy, or reserve(n)
+  // would make all of n's memory resident up front. (Resident memory is counted for the whole
+  // process; the reservation, 64 MiB of slots, dwarfs what else happens meanwhile.)
+  ShardedMap<std::uint64_t, std::uint64_t> map(1, HashSeed::fixed(9));
+  const std::size_t before = resident_bytes();
+  map.reserve(3'500'000);
+  const std::size_t reserved = map.allocated_bytes();
+  const std::size_t grew_by = resident_bytes() - before;
+  CAPTURE(reserved, grew_by);
+  REQUIRE(reserved > std::size_t{64} << 20);
+  CHECK(grew_by < reserved / 4);  // the metadata bytes (1/17) are zeroed, the slots untouched
+}
+#endif

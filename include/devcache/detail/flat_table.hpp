@@ -82,7 +82,7 @@ class FlatTable {
   // sparse_bytes or more) it is dense: it grows past 7/8 full, by a fifth. Robin Hood keeps
   // probe sequences short at 7/8, but half full, most keys sit in their home slot and most inserts
   // and erasures shift nothing: a small table is faster that way (1 thread, 2^14 keys in 64
-  // shards: 1.1-1.4x per mix; README.md, Benchmarks), and costs less than sparse_bytes more per
+  // shards: 1.08-1.21x per mix; README.md, Benchmarks), and costs less than sparse_bytes more per
   // table than the dense policy would.
   static constexpr std::size_t sparse_bytes = std::size_t{16} * 1024;
   static constexpr std::size_t dense_from =
@@ -387,10 +387,12 @@ class FlatTable {
       std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
       throw;
     }
-    if (new_capacity >= dense_from) {
+    if (new_capacity >= dense_from && size_ >= new_capacity / 16) {
       // Map the new arrays' pages now, in one call each, rather than one fault per page as the
       // entries move in (on a VM, 11-13 us a fault; detail/prefault.hpp). This runs under the
-      // shard's lock: rapid-grow at 2^20 keys, 2 threads, ran 1.15-1.27x faster with it.
+      // shard's lock: rapid-grow at 2^20 keys, 2 threads, ran 1.15-1.27x faster with it. Only
+      // when the entries moving in touch most pages anyway (one per 16 slots, spread by hash):
+      // reserve() on an empty table still leaves its pages to be mapped as they are used.
       prefault_for_write(new_slots, new_capacity * sizeof(slot_type));
       prefault_for_write(new_meta, new_capacity);
     }
