@@ -15,8 +15,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -262,6 +264,29 @@ TEST_CASE("prefault_for_write maps pages without changing what they hold", "[sha
   }
   CHECK(wrong == 0);
   CHECK(sum == std::uint64_t{3} * (50'000ULL * 49'999ULL / 2));
+}
+
+TEST_CASE("reserve() beyond what a table can hold throws length_error naming the request",
+          "[sharded_map][memory]") {
+  // Before the check, the margin added to a shard's share could wrap around: reserve() of about
+  // 2^61 entries in one shard returned having reserved 964 slots, silently.
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  const std::size_t wraps = 2'170'205'185'142'300'176;  // share + share/16 + 16 == 2^61 + 1
+  for (const std::size_t shards : {std::size_t{1}, std::size_t{64}}) {
+    ShardedMap<std::uint64_t, std::uint64_t> map(shards, HashSeed::fixed(4));
+    REQUIRE(map.insert(1, std::uint64_t{2}));
+    const std::size_t bytes = map.allocated_bytes();
+    // (With 64 shards, `wraps` is a share a table could hold in principle: std::bad_alloc then,
+    // from a real allocation attempt, which a sanitizer build would report instead.)
+    for (const std::size_t n : {max, max / 4, shards == 1 ? wraps : max / 2}) {
+      CAPTURE(shards, n);
+      CHECK_THROWS_AS(map.reserve(n), std::length_error);
+      CHECK_THROWS_WITH(map.reserve(n), Catch::Contains(std::to_string(n)));
+    }
+    CHECK(map.allocated_bytes() == bytes);  // nothing reserved, nothing lost
+    CHECK(map.size() == 1);
+    CHECK(map.find(1) == std::uint64_t{2});
+  }
 }
 
 #if defined(__linux__)

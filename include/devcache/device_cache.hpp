@@ -661,7 +661,8 @@ class DeviceCache {
   /// Makes room for about `n` devices, so that adding them does not grow the map (with a capacity,
   /// reserve(*options().capacity) sizes the map once, up front).
   /// Locks each shard exclusive in turn (CuckooMap: the whole table). O(n).
-  /// Throws: std::bad_alloc (and, for CuckooMap, libcuckoo::load_factor_too_low).
+  /// Throws: std::bad_alloc, std::length_error for an n no table could hold (ShardedMap), and
+  /// for CuckooMap libcuckoo::load_factor_too_low.
   void reserve(std::size_t n) { map_.reserve(n); }
 
   /// The options the cache was built with. Throws: nothing.

@@ -565,11 +565,19 @@ class ShardedMap {
 
   /// Makes room for about `n` entries in total, so that inserting them grows no shard (keys spread
   /// evenly; each shard reserves its share plus a margin of 1/16 for imbalance).
-  /// Locks each shard exclusive in turn. O(n). Throws: std::bad_alloc, whatever Hash throws; a
-  /// shard that could not grow is unchanged.
+  /// Locks each shard exclusive in turn. O(n). Throws: std::length_error (naming n) if a shard's
+  /// share is more than one table can hold (2^64 / 16 / (slot size + 1) entries: not a real size),
+  /// std::bad_alloc, whatever Hash throws; a shard that could not grow is unchanged.
   void reserve(std::size_t n) {
     check("reserve");
     const std::size_t share = n / shard_count_;
+    if (share > table_type::max_entries - table_type::max_entries / 16 - 16) {
+      // (Checked before the margin is added, which could wrap around and reserve far less.)
+      throw std::length_error("ShardedMap::reserve: room for " + std::to_string(n) +
+                              " entries is more than " + std::to_string(shard_count_) +
+                              " shards can hold (" + std::to_string(table_type::max_entries) +
+                              " each)");
+    }
     const std::size_t per_shard = share + share / 16 + 16;
     for (std::size_t i = 0; i < shard_count_; ++i) {
       detail::ExclusiveGuard guard(shards_[i].lock);

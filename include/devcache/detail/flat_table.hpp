@@ -33,9 +33,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -77,6 +79,10 @@ class FlatTable {
       typename std::allocator_traits<Allocator>::template rebind_alloc<std::uint8_t>;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   static constexpr std::size_t min_capacity = 8;
+  // The most entries a table can be asked to make room for: far beyond any memory, but below it
+  // the capacity and the arrays' size in bytes are computed without overflow.
+  static constexpr std::size_t max_entries =
+      std::numeric_limits<std::size_t>::max() / 16 / (sizeof(slot_type) + 1);
   // The load policy (grow_at, grow_target below). A table whose arrays take less than sparse_bytes
   // is sparse: it grows past 1/2 full, by doubling. From dense_from slots on (arrays of
   // sparse_bytes or more) it is dense: it grows past 7/8 full, by a fifth. Robin Hood keeps
@@ -205,7 +211,8 @@ class FlatTable {
     }
   }
 
-  /// Ensures room for `n` entries without growth. Strong guarantee.
+  /// Ensures room for `n` entries without growth. Strong guarantee. Throws std::length_error if
+  /// n > max_entries, std::bad_alloc, whatever hash_fn throws.
   template <class HashFn>
   void reserve(std::size_t n, const HashFn& hash_fn) {
     if (n > grow_at()) rehash(capacity_for(n), hash_fn);
@@ -292,8 +299,13 @@ class FlatTable {
   }
   [[nodiscard]] std::size_t grow_at() const noexcept { return grow_at(capacity_); }
   // A capacity that holds n entries without growing (grow_at(capacity_for(n)) >= n): sparse if a
-  // sparse table can, else dense.
+  // sparse table can, else dense. Throws std::length_error past max_entries.
   static std::size_t capacity_for(std::size_t n) {
+    if (n > max_entries) {
+      throw std::length_error("devcache: cannot make room for " + std::to_string(n) +
+                              " entries in one table (at most " + std::to_string(max_entries) +
+                              ")");
+    }
     const std::size_t sparse = std::max(2 * n, min_capacity);
     if (sparse < dense_from) return sparse;
     const std::size_t dense = (n * max_load_den + max_load_num - 1) / max_load_num + 1;
