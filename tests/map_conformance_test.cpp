@@ -21,12 +21,10 @@
 #include "sanitizers.hpp"
 
 #include <devcache/cuckoo_map.hpp>
-#include <devcache/detail/flat_table.hpp>
 #include <devcache/detail/hash_mix.hpp>
 #include <devcache/device_cache.hpp>
 #include <devcache/hash_seed.hpp>
 #include <devcache/mac_address.hpp>
-#include <devcache/packed_key.hpp>
 #include <devcache/sharded_map.hpp>
 
 namespace {
@@ -1439,80 +1437,6 @@ TEST_CASE("ShardedMap stays correct with a hash of k / 1000 (saturated distances
 
   ShardedMap<u64, u64, DivHash> map(2, HashSeed::fixed(18));
   run_differential(map, differential_ops / 4, 5000, 6);
-}
-
-namespace {
-// The same terrible hashes for MacAddress keys, whose tables pack each slot's distance into the
-// key's word (packed_key.hpp): the packed layout has its own probe and its own saturated paths.
-struct ConstantMacHash {
-  std::size_t operator()(MacAddress) const noexcept { return 7; }
-};
-struct DivMacHash {
-  std::size_t operator()(MacAddress k) const noexcept { return k.to_u64() / 1000; }
-};
-// Equality as std::equal_to, but not std::equal_to: a table then keeps MacAddress keys and their
-// metadata apart (the separate layout).
-struct MacEqual {
-  bool operator()(MacAddress a, MacAddress b) const noexcept { return a == b; }
-};
-using MacAlloc = std::allocator<std::pair<const MacAddress, u64>>;
-}  // namespace
-
-TEST_CASE("MacAddress keys share a word with the slot's metadata unless KeyEqual is custom",
-          "[sharded_map][packed]") {
-  using devcache::detail::FlatTable;
-  // std::equal_to<Key>, not std::equal_to<>: ShardedMap's default KeyEqual.
-  using Packed = FlatTable<MacAddress, u64, std::equal_to<MacAddress>,  // NOLINT
-                           MacAlloc>;
-  using Separate = FlatTable<MacAddress, u64, MacEqual, MacAlloc>;
-  using Integer = FlatTable<u64, u64, std::equal_to<>, std::allocator<std::pair<const u64, u64>>>;
-  STATIC_REQUIRE(Packed::packed);
-  STATIC_REQUIRE(Packed::bytes_per_slot == 16);
-  STATIC_REQUIRE_FALSE(Separate::packed);
-  STATIC_REQUIRE(Separate::bytes_per_slot == 17);
-  STATIC_REQUIRE_FALSE(Integer::packed);  // a u64 key uses all 64 bits
-
-  using Packing = devcache::PackedKey<MacAddress>;
-  for (const u64 v : {u64{0}, u64{1}, u64{0x001122334455}, MacAddress::max_value}) {
-    const MacAddress mac = MacAddress::from_u64(v);
-    CHECK(Packing::pack(mac) == v);
-    CHECK(Packing::unpack(Packing::pack(mac)) == mac);
-    CHECK(Packing::unpack((u64{0xA5} << 56) | v) == mac);  // the metadata byte is not the key's
-  }
-
-  // Both layouts hold the same entries for the same work.
-  ShardedMap<MacAddress, u64> packed(4, HashSeed::fixed(21));
-  ShardedMap<MacAddress, u64, std::hash<MacAddress>, MacEqual> separate(4, HashSeed::fixed(21));
-  run_differential(packed, differential_ops / 4, 3000, 21);
-  run_differential(separate, differential_ops / 4, 3000, 21);
-  CHECK(contents_by_index(packed) == contents_by_index(separate));
-  CHECK(packed.allocated_bytes() < separate.allocated_bytes());
-}
-
-TEST_CASE("ShardedMap with MacAddress keys stays correct past saturation (packed slots)",
-          "[sharded_map][robin_hood][packed]") {
-  // As the u64 tests above: one home slot for 600 keys, then groups of 1000 keys per home slot.
-  ShardedMap<MacAddress, u64, ConstantMacHash> constant(2, HashSeed::fixed(17));
-  run_differential(constant, differential_ops / 10, 600, 5);
-
-  ShardedMap<MacAddress, u64, DivMacHash> grouped(2, HashSeed::fixed(18));
-  for (u64 i = 0; i < 5000; ++i) REQUIRE(grouped.insert(MacAddress::from_u64(i * 7 % 5000), i));
-  u64 failed_erases = 0;
-  for (u64 i = 0; i < 5000; i += 2) failed_erases += grouped.erase(MacAddress::from_u64(i)) ? 0 : 1;
-  u64 lost = 0;
-  for (u64 i = 1; i < 5000; i += 2) lost += grouped.contains(MacAddress::from_u64(i)) ? 0 : 1;
-  CHECK(failed_erases == 0);
-  CHECK(lost == 0);
-  CHECK(grouped.size() == 2500);
-
-  ShardedMap<MacAddress, u64, DivMacHash> map(2, HashSeed::fixed(18));
-  run_differential(map, differential_ops / 4, 5000, 6);
-
-  ShardedMap<MacAddress, u64, ConstantMacHash> cluster(1, HashSeed::fixed(1));
-  for (u64 i = 1; i <= 300; ++i) REQUIRE(cluster.insert(MacAddress::from_u64(i), i));
-  CHECK(cluster.max_probe_length() == 300);  // exact past the 255 saturation
-  for (u64 i = 1; i <= 100; ++i) REQUIRE(cluster.erase(MacAddress::from_u64(i)));
-  CHECK(cluster.max_probe_length() == 200);
 }
 
 // Regression tests for a bug found in review: an insert past saturation (distance >= 255) ignored

@@ -11,5 +11,4 @@
 #include <devcache/ip_address.hpp>
 #include <devcache/mac_address.hpp>
 #include <devcache/manual_clock.hpp>
-#include <devcache/packed_key.hpp>
 #include <devcache/sharded_map.hpp>

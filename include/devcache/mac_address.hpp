@@ -49,7 +49,6 @@
 #include <devcache/detail/mac_parse.hpp>
 #include <devcache/errors.hpp>
 #include <devcache/hash_seed.hpp>
-#include <devcache/packed_key.hpp>
 
 namespace devcache {
 
@@ -241,7 +240,6 @@ class MacAddress {
   }
 
  private:
-  friend struct PackedKey<MacAddress>;
   constexpr explicit MacAddress(std::uint64_t value) noexcept : value_(value) {}
 
   std::uint64_t value_ = 0;
@@ -268,16 +266,6 @@ consteval MacAddress operator""_mac(const char* text, std::size_t size) {
 template <>
 struct devcache::RawHashInput<devcache::MacAddress> {
   static constexpr std::uint64_t get(devcache::MacAddress mac) noexcept { return mac.to_u64(); }
-};
-
-/// devcache's tables keep a MacAddress as its 48-bit value with their per-slot metadata byte in the
-/// top bits of the same word (see packed_key.hpp).
-template <>
-struct devcache::PackedKey<devcache::MacAddress> {
-  static constexpr std::uint64_t pack(devcache::MacAddress mac) noexcept { return mac.to_u64(); }
-  static constexpr devcache::MacAddress unpack(std::uint64_t bits) noexcept {
-    return devcache::MacAddress(bits & devcache::MacAddress::max_value);
-  }
 };
 
 /// The unkeyed default hash: a bijective 64-bit finaliser over all 48 bits (never the identity).

@@ -106,6 +106,7 @@ template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = 
           class Allocator = std::allocator<std::pair<const Key, Value>>>
 class ShardedMap {
   using table_type = detail::FlatTable<Key, Value, KeyEqual, Allocator>;
+  using slot_type = typename table_type::slot_type;
 
  public:
   using key_type = Key;
@@ -193,7 +194,7 @@ class ShardedMap {
     detail::ExclusiveGuard guard(s.lock);
     const auto probe = s.table.probe(h, key, equal_);
     if (probe.found) {
-      s.table.value(probe.pos) = std::forward<V>(value);
+      s.table.slot(probe.pos).value = std::forward<V>(value);
       return false;
     }
     s.table.insert_absent(probe, h, bound_hash(), key, std::forward<V>(value));
@@ -232,7 +233,7 @@ class ShardedMap {
     const auto probe = s.table.probe(h, key, equal_);
     if (probe.found) {
       const detail::CallbackScope scope(this);
-      f(s.table.value(probe.pos));
+      f(s.table.slot(probe.pos).value);
       return false;
     }
     s.table.insert_absent(probe, h, bound_hash(), key, std::forward<V>(value));
@@ -251,7 +252,7 @@ class ShardedMap {
     detail::SharedGuard guard(s.lock);
     const std::size_t pos = s.table.find(h, key, equal_);
     if (pos == table_type::npos) return std::nullopt;
-    return s.table.value(pos);
+    return s.table.slot(pos).value;
   }
 
   /// Whether the key is present. Locks one shard shared. Throws: whatever Hash or KeyEqual throw.
@@ -276,7 +277,7 @@ class ShardedMap {
     const std::size_t pos = s.table.find(h, key, equal_);
     if (pos == table_type::npos) return false;
     const detail::CallbackScope scope(this);
-    f(s.table.value(pos));
+    f(s.table.slot(pos).value);
     return true;
   }
 
@@ -293,7 +294,7 @@ class ShardedMap {
     const std::size_t pos = s.table.find(h, key, equal_);
     if (pos == table_type::npos) return false;
     const detail::CallbackScope scope(this);
-    f(static_cast<const Value&>(s.table.value(pos)));
+    f(static_cast<const Value&>(s.table.slot(pos).value));
     return true;
   }
 
@@ -326,7 +327,7 @@ class ShardedMap {
     Shard& s = shard_at(shard);
     detail::ExclusiveGuard guard(s.lock);
     const detail::CallbackScope scope(this);
-    s.table.for_each([&](const Key& k, Value& v) { f(k, v); });
+    s.table.for_each([&](slot_type& slot) { f(std::as_const(slot.key), slot.value); });
   }
 
   /// cvisit_all restricted to one shard. Locks that shard shared. O(shard size + capacity).
@@ -338,7 +339,7 @@ class ShardedMap {
     const Shard& s = shard_at(shard);
     detail::SharedGuard guard(s.lock);
     const detail::CallbackScope scope(this);
-    s.table.for_each([&](const Key& k, const Value& v) { f(k, v); });
+    s.table.for_each([&](const slot_type& slot) { f(slot.key, slot.value); });
   }
 
   /// A consistent point-in-time copy of every entry: all shards are locked shared, in index order
@@ -361,7 +362,8 @@ class ShardedMap {
       for (std::size_t i = 0; i < shard_count_; ++i) total += shards_[i].table.size();
       out.reserve(total);
       for (std::size_t i = 0; i < shard_count_; ++i) {
-        shards_[i].table.for_each([&](const Key& k, const Value& v) { out.emplace_back(k, v); });
+        shards_[i].table.for_each(
+            [&](const slot_type& slot) { out.emplace_back(slot.key, slot.value); });
       }
     } catch (...) {
       for (std::size_t i = 0; i < locked; ++i) shards_[i].lock.unlock_shared();
@@ -392,7 +394,7 @@ class ShardedMap {
       const std::size_t pos = s.table.find(h, key, equal_);
       if (pos == table_type::npos) return;
       ++found;
-      f(key, s.table.value(pos));
+      f(key, s.table.slot(pos).value);
     });
     return found;
   }
@@ -411,7 +413,7 @@ class ShardedMap {
     for_each_sorted_by_shard(keys, [&](Shard& s, std::uint64_t h, const Key& key) {
       const auto probe = s.table.probe(h, key, equal_);
       if (probe.found) {
-        f(key, s.table.value(probe.pos));
+        f(key, s.table.slot(probe.pos).value);
       } else {
         s.table.insert_absent(probe, h, bound_hash(), key, value);
         ++inserted;
@@ -458,7 +460,7 @@ class ShardedMap {
     if (pos == table_type::npos) return false;
     {
       const detail::CallbackScope scope(this);
-      if (!pred(std::as_const(s.table.value(pos)))) return false;
+      if (!pred(std::as_const(s.table.slot(pos).value))) return false;
     }
     s.table.erase_at(pos, bound_hash());
     return true;
@@ -484,7 +486,8 @@ class ShardedMap {
     detail::ExclusiveGuard guard(s.lock);
     const detail::CallbackScope scope(this);
     return s.table.erase_if(
-        [&](const Key& k, const Value& v) { return static_cast<bool>(pred(k, v)); }, bound_hash());
+        [&](const slot_type& slot) { return static_cast<bool>(pred(slot.key, slot.value)); },
+        bound_hash());
   }
 
   /// Erases every entry and frees the shards' tables.

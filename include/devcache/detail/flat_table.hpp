@@ -1,15 +1,8 @@
 // devcache/detail/flat_table.hpp — the open-addressing table inside one shard.
 //
-// Layout: every slot has a metadata byte: 0 means empty; otherwise it is the slot's probe distance
-// + 1 (1 = the entry sits in its home slot), saturated at 255. Keys and values are stored inline
-// (no allocation per entry), in one of two layouts:
-// - packed, for keys that fit in 56 bits (PackedKey, packed_key.hpp: MacAddress) compared with
-//   std::equal_to: an array of PackedSlot, each one word holding the key's bits with the metadata
-//   byte on top, then the value. One load reads a slot's distance and key, and a lookup in a
-//   table larger than the cache touches one cache line, not two (16-byte slots for a
-//   MacAddress -> u64 map; README.md, Benchmarks).
-// - separate, for any other key: two arrays of the same length, `meta_` (the metadata bytes) and
-//   `slots_` (Slot: key and value).
+// Layout: two arrays of the same length, `meta_` (one byte per slot) and `slots_` (key and value
+// stored inline, no allocation per entry). meta 0 means empty; otherwise it is the slot's probe
+// distance + 1 (1 = the entry sits in its home slot), saturated at 255.
 //
 // Probing is linear with Robin Hood ordering: entries of a cluster stay sorted by home slot, so a
 // lookup stops as soon as it meets an entry closer to its home than the lookup is to its own
@@ -51,11 +44,9 @@
 
 #include <devcache/detail/hash_mix.hpp>
 #include <devcache/detail/prefault.hpp>
-#include <devcache/packed_key.hpp>
 
 namespace devcache::detail {
 
-/// An entry: a slot of the separate layout, and the entry insert builds before it touches a table.
 template <class Key, class Value>
 struct Slot {
   Key key;
@@ -64,24 +55,6 @@ struct Slot {
   template <class K, class... Args>
   explicit Slot(K&& k, Args&&... args)
       : key(std::forward<K>(k)), value(std::forward<Args>(args)...) {}
-};
-
-/// A slot of the packed layout: `word` holds the metadata byte in its top 8 bits and the packed
-/// key below (0: empty); the table constructs and destroys `value` as entries come and go. Every
-/// slot of an array is constructed (empty) when the array is allocated.
-template <class Value>
-struct PackedSlot {
-  PackedSlot() noexcept {}  // NOLINT(modernize-use-equals-default): value stays unconstructed
-  ~PackedSlot() {}          // NOLINT(modernize-use-equals-default): the table destroys value
-  PackedSlot(const PackedSlot&) = delete;
-  PackedSlot& operator=(const PackedSlot&) = delete;
-  PackedSlot(PackedSlot&&) = delete;
-  PackedSlot& operator=(PackedSlot&&) = delete;
-
-  std::uint64_t word = 0;
-  union {
-    Value value;
-  };
 };
 
 /// Where a table's arrays are, republished by the table whenever it reallocates them, so that a
@@ -99,12 +72,7 @@ struct TableLocation {
 template <class Key, class Value, class KeyEqual, class Allocator>
 class FlatTable {
  public:
-  /// Whether keys are packed with the metadata (file comment).
-  static constexpr bool packed = PackableKey<Key, KeyEqual>;
-  using entry_type = Slot<Key, Value>;
-  using slot_type = std::conditional_t<packed, PackedSlot<Value>, Slot<Key, Value>>;
-  /// Bytes per slot, the metadata byte included.
-  static constexpr std::size_t bytes_per_slot = sizeof(slot_type) + (packed ? 0 : 1);
+  using slot_type = Slot<Key, Value>;
   using slot_allocator =
       typename std::allocator_traits<Allocator>::template rebind_alloc<slot_type>;
   using meta_allocator =
@@ -114,7 +82,7 @@ class FlatTable {
   // The most entries a table can be asked to make room for: far beyond any memory, but below it
   // the capacity and the arrays' size in bytes are computed without overflow.
   static constexpr std::size_t max_entries =
-      std::numeric_limits<std::size_t>::max() / 16 / bytes_per_slot;
+      std::numeric_limits<std::size_t>::max() / 16 / (sizeof(slot_type) + 1);
   // The load policy (grow_at, grow_target below). A table whose arrays take less than sparse_bytes
   // is sparse: it grows past 1/2 full, by doubling. From dense_from slots on (arrays of
   // sparse_bytes or more) it is dense: it grows past 7/8 full, by a fifth. Robin Hood keeps
@@ -124,8 +92,8 @@ class FlatTable {
   // table than the dense policy would.
   static constexpr std::size_t sparse_bytes = std::size_t{16} * 1024;
   static constexpr std::size_t dense_from =
-      (sparse_bytes + bytes_per_slot - 1) / bytes_per_slot;  // ceil(sparse_bytes / slot)
-  static constexpr std::size_t max_load_num = 7;             // dense
+      (sparse_bytes + sizeof(slot_type)) / (sizeof(slot_type) + 1);  // ceil(sparse_bytes / slot)
+  static constexpr std::size_t max_load_num = 7;                     // dense
   static constexpr std::size_t max_load_den = 8;
 
   static_assert(std::is_nothrow_move_constructible_v<Key>,
@@ -146,10 +114,11 @@ class FlatTable {
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-  [[nodiscard]] std::size_t allocated_bytes() const noexcept { return capacity_ * bytes_per_slot; }
-  /// The value of the entry at `i` (an index probe() or find() returned).
-  [[nodiscard]] Value& value(std::size_t i) noexcept { return slots_[i].value; }
-  [[nodiscard]] const Value& value(std::size_t i) const noexcept { return slots_[i].value; }
+  [[nodiscard]] std::size_t allocated_bytes() const noexcept {
+    return capacity_ * (sizeof(slot_type) + 1);
+  }
+  [[nodiscard]] slot_type& slot(std::size_t i) noexcept { return slots_[i]; }
+  [[nodiscard]] const slot_type& slot(std::size_t i) const noexcept { return slots_[i]; }
 
   /// Hints the cache about the lines a lookup of `hash` touches first, in the table whose location
   /// is `where`. Callable without the table's lock: ShardedMap calls it before it locks the shard,
@@ -160,12 +129,10 @@ class FlatTable {
   static void prefetch(const TableLocation& where, std::uint64_t hash) noexcept {
     const std::size_t cap = where.capacity.load(std::memory_order_relaxed);
     const auto pos = static_cast<std::uintptr_t>((static_cast<uint128>(hash) * cap) >> 64);
+    const std::uintptr_t meta = where.meta.load(std::memory_order_relaxed);
     const std::uintptr_t slots = where.slots.load(std::memory_order_relaxed);
+    __builtin_prefetch(reinterpret_cast<const void*>(meta + pos));                       // NOLINT
     __builtin_prefetch(reinterpret_cast<const void*>(slots + pos * sizeof(slot_type)));  // NOLINT
-    if constexpr (!packed) {
-      const std::uintptr_t meta = where.meta.load(std::memory_order_relaxed);
-      __builtin_prefetch(reinterpret_cast<const void*>(meta + pos));  // NOLINT
-    }
   }
 
   /// What a lookup found: the entry's index (found), or where the key would be inserted if the
@@ -179,41 +146,23 @@ class FlatTable {
 
   /// Looks the key up. Changes nothing.
   template <class K>
-  [[nodiscard]] Probe probe(std::uint64_t hash, const K& key,
-                            [[maybe_unused]] const KeyEqual& eq) const {
+  [[nodiscard]] Probe probe(std::uint64_t hash, const K& key, const KeyEqual& eq) const {
     std::size_t pos = home(hash);
-    if constexpr (packed) {
-      // One compare checks the distance and the key: the word of the entry sought, were it here.
-      const std::uint64_t bits = PackedKey<Key>::pack(static_cast<const Key&>(key));
-      for (unsigned dist = 1;; ++dist) {
-        const std::uint64_t word = slots_[pos].word;
-        const auto m = static_cast<unsigned>(word >> 56);
-        if (dist < 255) [[likely]] {
-          if (m < dist) return Probe{pos, dist, false};
-          if (word == (bits | (std::uint64_t{dist} << 56))) return Probe{pos, dist, true};
-        } else {
-          // Saturated: distances no longer order the cluster, so scan to its end.
-          if (m == 0) return Probe{pos, dist, false};
-          if (word == (bits | (std::uint64_t{255} << 56))) return Probe{pos, dist, true};
-        }
-        pos = next(pos);
+    // The distances and the entries are separate arrays: request the home slot's entry now, so
+    // that in a table larger than the cache its miss overlaps the distance byte's miss instead of
+    // following it (most keys sit in their home slot's line).
+    __builtin_prefetch(slots_ + pos);
+    for (unsigned dist = 1;; ++dist) {
+      const unsigned m = meta_[pos];
+      if (dist < 255) [[likely]] {
+        if (m < dist) return Probe{pos, dist, false};
+        if (m == dist && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
+      } else {
+        // Saturated: distances no longer order the cluster, so scan to its end.
+        if (m == 0) return Probe{pos, dist, false};
+        if (m == 255 && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
       }
-    } else {
-      // The distances and the entries are separate arrays: request the home slot's entry now, so
-      // that in a table larger than the cache its miss overlaps the distance byte's miss instead
-      // of following it (most keys sit in their home slot's line).
-      __builtin_prefetch(slots_ + pos);
-      for (unsigned dist = 1;; ++dist) {
-        const unsigned m = meta_[pos];
-        if (dist < 255) [[likely]] {
-          if (m < dist) return Probe{pos, dist, false};
-          if (m == dist && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
-        } else {
-          if (m == 0) return Probe{pos, dist, false};
-          if (m == 255 && eq(slots_[pos].key, key)) return Probe{pos, dist, true};
-        }
-        pos = next(pos);
-      }
+      pos = next(pos);
     }
   }
 
@@ -232,19 +181,16 @@ class FlatTable {
   template <class HashFn, class K, class... Args>
   std::size_t insert_absent(const Probe& absent, std::uint64_t hash, const HashFn& hash_fn, K&& key,
                             Args&&... args) {
-    entry_type entry(std::forward<K>(key),
-                     std::forward<Args>(args)...);  // may throw: nothing changed
+    slot_type entry(std::forward<K>(key),
+                    std::forward<Args>(args)...);  // may throw: nothing changed
     Spot spot{absent.pos, absent.dist};
     const bool grow = size_ >= grow_at();
     if (grow) rehash(grow_target(size_ + 1), hash_fn);
     if (grow || absent.dist >= 255) {
       // locate() may hash saturated residents (and so throw) but changes nothing.
-      spot = locate(hash, [&](std::size_t pos) { return hash_fn(key_at(pos)); });
+      spot = locate(hash, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
     }
-    shift_in(  // cannot throw
-        spot,
-        [&](std::size_t pos, std::uint8_t m) noexcept { emplace_at(pos, std::move(entry), m); },
-        nullptr);
+    shift_in(spot, std::move(entry), nullptr);  // cannot throw
     return spot.pos;
   }
 
@@ -255,8 +201,8 @@ class FlatTable {
     if constexpr (!std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
       // Rare path, possible only when distances saturate: precompute to keep the strong guarantee.
       std::vector<std::uint64_t> saturated;
-      for (std::size_t j = next(pos); meta(j) > 1; j = next(j)) {
-        if (meta(j) == 255) saturated.push_back(hash_fn(key_at(j)));
+      for (std::size_t j = next(pos); meta_[j] > 1; j = next(j)) {
+        if (meta_[j] == 255) saturated.push_back(hash_fn(slots_[j].key));
       }
       std::size_t k = 0;
       erase_and_shift(pos, [&](const Key&) { return saturated[k++]; });
@@ -275,18 +221,17 @@ class FlatTable {
   /// Destroys every entry and frees the arrays.
   void clear() noexcept { release(); }
 
-  /// Calls f(const Key&, Value&) for each entry, in slot order.
+  /// Calls f(slot_type&) for each entry, in slot order.
   template <class F>
   void for_each(F&& f) {
     for (std::size_t i = 0; i < capacity_; ++i) {
-      if (meta(i) != 0) f(key_at(i), slots_[i].value);
+      if (meta_[i] != 0) f(slots_[i]);
     }
   }
-  /// Calls f(const Key&, const Value&) for each entry, in slot order.
   template <class F>
   void for_each(F&& f) const {
     for (std::size_t i = 0; i < capacity_; ++i) {
-      if (meta(i) != 0) f(key_at(i), std::as_const(slots_[i].value));
+      if (meta_[i] != 0) f(static_cast<const slot_type&>(slots_[i]));
     }
   }
 
@@ -297,26 +242,26 @@ class FlatTable {
   [[nodiscard]] std::size_t max_probe_length(const HashFn& hash_fn) const {
     std::size_t longest = 0;
     for (std::size_t i = 0; i < capacity_; ++i) {
-      const std::size_t m = meta(i);
+      const std::size_t m = meta_[i];
       if (m == 0) continue;
-      longest = std::max(longest, m < 255 ? m : distance(i, home(hash_fn(key_at(i)))));
+      longest = std::max(longest, m < 255 ? m : distance(i, home(hash_fn(slots_[i].key))));
     }
     return longest;
   }
 
-  /// Erases each entry for which pred(const Key&, const Value&) is true; returns how many. If
-  /// pred throws, the entries already erased stay erased and the table stays valid.
+  /// Erases each entry for which pred(slot_type&) is true; returns how many. If pred throws, the
+  /// entries already erased stay erased and the table stays valid.
   template <class Pred, class HashFn>
   std::size_t erase_if(Pred&& pred, const HashFn& hash_fn) {
     if (size_ == 0) return 0;
     // Start right after an empty slot so no entry is shifted over the start (and visited twice, or
     // skipped) while we walk: erase only moves entries backwards within their cluster.
     std::size_t start = 0;
-    while (meta(start) != 0) ++start;
+    while (meta_[start] != 0) ++start;
     std::size_t erased = 0;
     std::size_t pos = next(start);
     for (std::size_t remaining = capacity_; remaining != 0;) {
-      if (meta(pos) != 0 && pred(key_at(pos), std::as_const(slots_[pos].value))) {
+      if (meta_[pos] != 0 && pred(slots_[pos])) {
         erase_at(pos, hash_fn);
         ++erased;
         continue;  // the next entry of the cluster (if any) has just moved into pos
@@ -332,75 +277,6 @@ class FlatTable {
     // Shared by every empty table: one zero byte that lookups read and nothing ever writes.
     alignas(64) static std::uint8_t zero = 0;
     return &zero;
-  }
-  static slot_type* empty_slots() noexcept {
-    if constexpr (packed) {
-      // The packed layout's counterpart: one empty slot (word 0) that lookups read.
-      alignas(64) static PackedSlot<Value> empty;
-      return &empty;
-    } else {
-      return nullptr;
-    }
-  }
-
-  // The slot primitives, one definition per layout. meta_of/key_of read the arrays given (rehash
-  // reads the old ones), the rest this table's.
-  static unsigned meta_of(const slot_type* slots, const std::uint8_t* meta,
-                          std::size_t i) noexcept {
-    if constexpr (packed) {
-      return static_cast<unsigned>(slots[i].word >> 56);
-    } else {
-      return meta[i];
-    }
-  }
-  static decltype(auto) key_of(const slot_type* slots, std::size_t i) noexcept {
-    if constexpr (packed) {
-      return PackedKey<Key>::unpack(slots[i].word & packed_key_mask);  // a Key
-    } else {
-      return static_cast<const Key&>(slots[i].key);
-    }
-  }
-  [[nodiscard]] unsigned meta(std::size_t i) const noexcept { return meta_of(slots_, meta_, i); }
-  [[nodiscard]] decltype(auto) key_at(std::size_t i) const noexcept { return key_of(slots_, i); }
-  // Builds the entry at empty slot i from `entry`, with metadata m.
-  void emplace_at(std::size_t i, entry_type&& entry, std::uint8_t m) noexcept {
-    if constexpr (packed) {
-      slots_[i].word = PackedKey<Key>::pack(entry.key) | (std::uint64_t{m} << 56);
-      std::construct_at(&slots_[i].value, std::move(entry.value));
-    } else {
-      std::construct_at(slots_ + i, std::move(entry));
-      meta_[i] = m;
-    }
-  }
-  // Moves the entry at from[j] (this table's slots or the old array rehash drains) into empty
-  // slot i, with metadata m, and ends the source entry's lifetime (its slot must then be marked
-  // empty or overwritten).
-  void move_in(std::size_t i, slot_type* from, std::size_t j, std::uint8_t m) noexcept {
-    if constexpr (packed) {
-      slots_[i].word = (from[j].word & packed_key_mask) | (std::uint64_t{m} << 56);
-      std::construct_at(&slots_[i].value, std::move(from[j].value));
-      std::destroy_at(&from[j].value);
-    } else {
-      std::construct_at(slots_ + i, std::move(from[j]));
-      std::destroy_at(from + j);
-      meta_[i] = m;
-    }
-  }
-  // Marks slot i empty (its entry already destroyed or moved out).
-  void mark_empty(std::size_t i) noexcept {
-    if constexpr (packed) {
-      slots_[i].word = 0;
-    } else {
-      meta_[i] = 0;
-    }
-  }
-  // Destroys the entry at from[i].
-  static void destroy_entry(slot_type* from, std::size_t i) noexcept {
-    if constexpr (packed) {
-      std::destroy_at(&from[i].value);
-    } else {
-      std::destroy_at(from + i);
-    }
   }
 
   [[nodiscard]] std::size_t home(std::uint64_t hash) const noexcept {
@@ -462,7 +338,7 @@ class FlatTable {
   [[nodiscard]] Spot locate(std::uint64_t hash, const ResidentHash& resident_hash) const {
     std::size_t pos = home(hash);
     for (unsigned dist = 1;; ++dist) {
-      const unsigned m = meta(pos);
+      const unsigned m = meta_[pos];
       if (dist < 255) {
         if (m < dist) return Spot{pos, dist};
       } else {
@@ -474,34 +350,37 @@ class FlatTable {
   }
 
   // Shifts the cluster from spot.pos up to the next empty slot forward by one (back to front) and
-  // calls place(spot.pos, metadata), which builds the new entry there. `side`, if given, is an
-  // array of per-slot values shifted along. No-throw (moves only; place must not throw).
-  template <class Place>
-  void shift_in(Spot spot, Place&& place, std::uint64_t* side) noexcept {
+  // moves `entry` into spot.pos. `side`, if given, is an array of per-slot values shifted along.
+  // No-throw (moves only).
+  void shift_in(Spot spot, slot_type&& entry, std::uint64_t* side) noexcept {
     std::size_t empty = spot.pos;
-    while (meta(empty) != 0) empty = next(empty);
+    while (meta_[empty] != 0) empty = next(empty);
     for (std::size_t i = empty; i != spot.pos;) {
       const std::size_t prev = i == 0 ? capacity_ - 1 : i - 1;
-      const unsigned m = meta(prev);
-      move_in(i, slots_, prev, static_cast<std::uint8_t>(m == 255 ? 255 : m + 1));
+      std::construct_at(slots_ + i, std::move(slots_[prev]));
+      std::destroy_at(slots_ + prev);
+      meta_[i] = static_cast<std::uint8_t>(meta_[prev] == 255 ? 255 : meta_[prev] + 1);
       if (side != nullptr) side[i] = side[prev];
       i = prev;
     }
-    place(spot.pos, saturate(spot.dist));
+    std::construct_at(slots_ + spot.pos, std::move(entry));
+    meta_[spot.pos] = saturate(spot.dist);
     ++size_;
   }
 
   template <class HashFn>
   void erase_and_shift(std::size_t pos, const HashFn& hash_fn) noexcept {
-    destroy_entry(slots_, pos);
-    mark_empty(pos);
-    for (std::size_t j = next(pos); meta(j) > 1; j = next(j)) {
+    std::destroy_at(slots_ + pos);
+    meta_[pos] = 0;
+    for (std::size_t j = next(pos); meta_[j] > 1; j = next(j)) {
       // One slot closer to home: the distance drops by one. A saturated distance is recomputed.
-      const unsigned m = meta(j);
-      const std::uint8_t moved = m == 255 ? saturate(distance(j, home(hash_fn(key_at(j)))) - 1)
-                                          : static_cast<std::uint8_t>(m - 1);
-      move_in(pos, slots_, j, moved);
-      mark_empty(j);
+      const std::uint8_t moved = meta_[j] == 255
+                                     ? saturate(distance(j, home(hash_fn(slots_[j].key))) - 1)
+                                     : static_cast<std::uint8_t>(meta_[j] - 1);
+      std::construct_at(slots_ + pos, std::move(slots_[j]));
+      std::destroy_at(slots_ + j);
+      meta_[pos] = moved;
+      meta_[j] = 0;
       pos = j;
     }
     --size_;
@@ -514,13 +393,11 @@ class FlatTable {
     slot_type* new_slots =
         std::allocator_traits<slot_allocator>::allocate(slot_alloc_, new_capacity);
     std::uint8_t* new_meta = nullptr;
-    if constexpr (!packed) {
-      try {
-        new_meta = std::allocator_traits<meta_allocator>::allocate(meta_alloc_, new_capacity);
-      } catch (...) {
-        std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
-        throw;
-      }
+    try {
+      new_meta = std::allocator_traits<meta_allocator>::allocate(meta_alloc_, new_capacity);
+    } catch (...) {
+      std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
+      throw;
     }
     if (new_capacity >= dense_from && size_ >= new_capacity / 16) {
       // Map the new arrays' pages now, in one call each, rather than one fault per page as the
@@ -529,13 +406,9 @@ class FlatTable {
       // when the entries moving in touch most pages anyway (one per 16 slots, spread by hash):
       // reserve() on an empty table still leaves its pages to be mapped as they are used.
       prefault_for_write(new_slots, new_capacity * sizeof(slot_type));
-      if constexpr (!packed) prefault_for_write(new_meta, new_capacity);
+      prefault_for_write(new_meta, new_capacity);
     }
-    if constexpr (packed) {
-      for (std::size_t i = 0; i < new_capacity; ++i) std::construct_at(new_slots + i);  // empty
-    } else {
-      std::memset(new_meta, 0, new_capacity);
-    }
+    std::memset(new_meta, 0, new_capacity);
 
     // A hash that may throw is called here, for every entry, and never again below: the new table
     // keeps each slot's hash in a side array while it fills (for locate() past saturation).
@@ -546,10 +419,11 @@ class FlatTable {
         side.resize(new_capacity);
         hashes.reserve(size_);
         for (std::size_t i = 0; i < capacity_; ++i) {
-          if (meta(i) != 0) hashes.push_back(hash_fn(key_at(i)));
+          if (meta_[i] != 0) hashes.push_back(hash_fn(slots_[i].key));
         }
       } catch (...) {
-        deallocate(new_slots, new_meta, new_capacity);
+        std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, new_meta, new_capacity);
+        std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, new_slots, new_capacity);
         throw;
       }
     }
@@ -571,40 +445,33 @@ class FlatTable {
     std::size_t last_pos = npos;
     std::size_t last_home = 0;
     for (std::size_t i = 0; i < old_capacity; ++i) {
-      if (meta_of(old_slots, old_meta, i) == 0) continue;
-      const auto move_old = [&](std::size_t pos, std::uint8_t m) noexcept {
-        move_in(pos, old_slots, i, m);
-      };
+      if (old_meta[i] == 0) continue;
       if constexpr (std::is_nothrow_invocable_v<const HashFn&, const Key&>) {
-        const std::uint64_t h = hash_fn(key_of(old_slots, i));
+        const std::uint64_t h = hash_fn(old_slots[i].key);
         const std::size_t h_home = home(h);
         // Every slot from h_home up to last_pos holds an entry whose home is at or before
         // last_home <= h_home, so the spot is the first slot after them, if it is empty.
         const std::size_t p = last_pos == npos || h_home > last_pos ? h_home : last_pos + 1;
         const bool in_order = (last_pos == npos || h_home >= last_home) && p < capacity_ &&
-                              meta(p) == 0 && p - h_home < 254;
-        const Spot spot = in_order
-                              ? Spot{p, static_cast<unsigned>(p - h_home + 1)}
-                              : locate(h, [&](std::size_t pos) { return hash_fn(key_at(pos)); });
-        shift_in(spot, move_old, nullptr);
+                              meta_[p] == 0 && p - h_home < 254;
+        const Spot spot =
+            in_order ? Spot{p, static_cast<unsigned>(p - h_home + 1)}
+                     : locate(h, [&](std::size_t pos) { return hash_fn(slots_[pos].key); });
+        shift_in(spot, std::move(old_slots[i]), nullptr);
         last_pos = spot.pos;
         last_home = h_home;
       } else {
         const std::uint64_t h = hashes[k++];
         const Spot spot = locate(h, [&](std::size_t pos) noexcept { return side[pos]; });
-        shift_in(spot, move_old, side.data());
+        shift_in(spot, std::move(old_slots[i]), side.data());
         side[spot.pos] = h;
       }
+      std::destroy_at(old_slots + i);
     }
-    if (old_capacity != 0) deallocate(old_slots, old_meta, old_capacity);
-  }
-
-  // Frees arrays of `capacity` slots (their entries already destroyed or moved out).
-  void deallocate(slot_type* slots, std::uint8_t* meta, std::size_t capacity) noexcept {
-    if constexpr (!packed) {
-      std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, meta, capacity);
+    if (old_capacity != 0) {
+      std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, old_meta, old_capacity);
+      std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, old_slots, old_capacity);
     }
-    std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, slots, capacity);
   }
 
   // Republishes where the arrays are for prefetch(). Called with the lock held exclusive.
@@ -620,18 +487,19 @@ class FlatTable {
   void release() noexcept {
     if (capacity_ == 0) return;
     for (std::size_t i = 0; i < capacity_; ++i) {
-      if (meta(i) != 0) destroy_entry(slots_, i);
+      if (meta_[i] != 0) std::destroy_at(slots_ + i);
     }
-    deallocate(slots_, meta_, capacity_);
-    meta_ = packed ? nullptr : empty_meta();
-    slots_ = empty_slots();
+    std::allocator_traits<meta_allocator>::deallocate(meta_alloc_, meta_, capacity_);
+    std::allocator_traits<slot_allocator>::deallocate(slot_alloc_, slots_, capacity_);
+    meta_ = empty_meta();
+    slots_ = nullptr;
     capacity_ = 0;
     publish_location();
     size_ = 0;
   }
 
-  std::uint8_t* meta_ = packed ? nullptr : empty_meta();  // the separate layout's metadata
-  slot_type* slots_ = empty_slots();
+  std::uint8_t* meta_ = empty_meta();
+  slot_type* slots_ = nullptr;
   std::size_t capacity_ = 0;
   TableLocation* location_;  // where publish_location() writes (or nullptr)
   std::size_t size_ = 0;
