@@ -251,6 +251,7 @@ Options parse_options(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace devcache::bench;
   const Options opt = parse_options(argc, argv);
+  const auto started = Clock::now();
 
   const std::vector<MapEntry> all_maps{
       {"ShardedMap", true, run_throughput<ShardedMapAdapter>},
@@ -325,6 +326,8 @@ int main(int argc, char** argv) {
                  b.writer_worst_ms);
     }
   }
+  report.wall_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  fmt::print("map_bench took {:.0f} s\n", report.wall_seconds);
   if (!opt.out.empty()) report.write(opt.out);
   return 0;
 }

@@ -87,6 +87,9 @@ class Report {
   std::vector<MemoryRow> memory;
   std::vector<LatencyRow> latency;
   std::vector<BlockingRow> blocking;
+  /// map_bench's wall-clock time from start to the report (prefills, checks and every section
+  /// included); 0 leaves the run-time section out.
+  double wall_seconds = 0;
 
   void write(const std::string& dir) const {
     std::filesystem::create_directories(dir);
@@ -210,6 +213,47 @@ class Report {
         f << fmt::format("| {} | {:.1f} | {:.2f} |\n", b.what, b.call_ms, b.writer_worst_ms);
       }
     }
+    write_run_time(f);
+  }
+
+  // Where the suite's time goes: each map's timed operations (threads * ops / rate, summed over
+  // every run), by thread count, against map_bench's wall-clock time.
+  void write_run_time(std::ofstream& f) const {
+    if (wall_seconds <= 0) return;
+    std::set<unsigned> thread_counts;
+    for (const auto& r : runs_) thread_counts.insert(r.threads);
+    f << fmt::format(
+        "\n## Run time\n\nmap_bench took {:.0f} s (wall clock, prefills, checks, memory, "
+        "latency and blocking included). Timed operations, seconds summed over every run:\n\n"
+        "| map |",
+        wall_seconds);
+    for (const unsigned t : thread_counts) f << fmt::format(" {} thread{} |", t, t == 1 ? "" : "s");
+    f << " all |\n|---|";
+    for (std::size_t i = 0; i <= thread_counts.size(); ++i) f << "---|";
+    f << '\n';
+    std::map<unsigned, double> per_threads;
+    for (const auto& m : maps()) {
+      f << "| " << m << " |";
+      double total = 0;
+      for (const unsigned t : thread_counts) {
+        double s = 0;
+        for (const auto& r : runs_) {
+          if (r.map == m && r.threads == t && r.mops > 0)
+            s += static_cast<double>(t) * static_cast<double>(ops_) / (r.mops * 1e6);
+        }
+        total += s;
+        per_threads[t] += s;
+        f << fmt::format(" {:.1f} |", s);
+      }
+      f << fmt::format(" {:.1f} |\n", total);
+    }
+    double grand_total = 0;
+    f << "| all maps |";
+    for (const unsigned t : thread_counts) {
+      grand_total += per_threads[t];
+      f << fmt::format(" {:.1f} |", per_threads[t]);
+    }
+    f << fmt::format(" {:.1f} |\n", grand_total);
   }
 
   void write_targets(std::ofstream& f) const {
