@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -1559,4 +1560,24 @@ TEST_CASE("CuckooMap cannot store more than 8 keys with one hash", "[cuckoo_map]
   require_contents(map, inserted);  // unchanged and usable
   CHECK(map.erase(0));
   CHECK(map.insert(100, u64{100}));
+}
+
+TEST_CASE(
+    "CuckooMap::reserve() beyond what a table can hold throws length_error naming the request",
+    "[cuckoo_map][memory]") {
+  // Before the check, libcuckoo rounded such a request up to whole buckets with wrapping
+  // arithmetic: reserve(SIZE_MAX) asked for a table of 0 buckets (an assertion failure in
+  // libcuckoo when NDEBUG is not defined, a silently wrong table when it is).
+  using Map = CuckooMap<u64, u64>;
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  Map map(0, HashSeed::fixed(5));
+  for (u64 i = 0; i < 1000; ++i) REQUIRE(map.insert(i, i));
+  const std::size_t bytes = map.allocated_bytes();
+  for (const std::size_t n : {max, max - 2, max / 2, Map::max_reserve + 1}) {
+    CAPTURE(n);
+    CHECK_THROWS_AS(map.reserve(n), std::length_error);
+    CHECK_THROWS_WITH(map.reserve(n), Catch::Contains(std::to_string(n)));
+  }
+  CHECK(map.allocated_bytes() == bytes);  // nothing reserved, nothing lost
+  require_contents(map, 1000);
 }

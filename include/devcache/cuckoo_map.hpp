@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -167,6 +168,9 @@ class CuckooMap {
   static constexpr std::size_t max_lock_count = std::size_t{1} << 16;
   static constexpr std::size_t initial_capacity = max_lock_count * table_type::slot_per_bucket();
   static constexpr std::size_t lock_bytes = 64;
+  // Bytes per slot of libcuckoo's bucket array: the entry, its partial key, its occupied flag.
+  static constexpr std::size_t slot_bytes =
+      sizeof(std::pair<const stored_key, Value>) + sizeof(std::uint8_t) + sizeof(bool);
 
  public:
   /// An empty map with a random seed. Allocates libcuckoo's default table (see the file comment).
@@ -480,22 +484,33 @@ class CuckooMap {
   [[nodiscard]] std::size_t allocated_bytes() const noexcept {
     check("allocated_bytes");
     const std::size_t buckets = table_.bucket_count();
-    const std::size_t slot_bytes =
-        sizeof(std::pair<const stored_key, Value>) + sizeof(std::uint8_t) + sizeof(bool);
     const std::size_t locks = buckets < max_lock_count ? buckets : max_lock_count;
     return buckets * table_type::slot_per_bucket() * slot_bytes + locks * lock_bytes +
            sizeof(*this);
   }
 
+  /// The most entries reserve() accepts: far beyond any memory, but below it libcuckoo's sizing
+  /// arithmetic (slots rounded up to a power-of-two bucket count, times the bytes per slot) cannot
+  /// wrap around.
+  static constexpr std::size_t max_reserve =
+      std::numeric_limits<std::size_t>::max() / 4 / slot_bytes;
+
   /// Makes room for about `n` entries, so that inserting them is unlikely to grow the table (cuckoo
   /// hashing may still need to grow before it is full). No effect if the table already has room
   /// (a new map has room for 2^18).
   /// Locks the whole table while it rebuilds. O(size + n).
-  /// Throws: std::bad_alloc, libcuckoo::load_factor_too_low. libcuckoo rebuilds by moving entries
-  /// into a new table, so unlike ShardedMap the guarantee is only basic: after such an exception
-  /// the map is valid but entries may have been left moved-from.
+  /// Throws: std::length_error (naming n) if n > max_reserve, leaving the map unchanged (libcuckoo
+  /// would round such a request around to a tiny table); std::bad_alloc,
+  /// libcuckoo::load_factor_too_low. libcuckoo rebuilds by moving entries into a new table, so
+  /// unlike ShardedMap the guarantee is then only basic: after such an exception the map is valid
+  /// but entries may have been left moved-from.
   void reserve(std::size_t n) {
     check("reserve");
+    if (n > max_reserve) {
+      throw std::length_error("CuckooMap::reserve: room for " + std::to_string(n) +
+                              " entries is more than one table can hold (" +
+                              std::to_string(max_reserve) + ")");
+    }
     if (n > table_.capacity()) table_.reserve(n);
   }
 
