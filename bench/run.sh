@@ -22,5 +22,7 @@ scratch=$(mktemp -d)
 build/release/bench/device_bench --reps 3 --shards 64 --out "$scratch" | tee "$out/device_bench_64_shards.log"
 mv "$scratch/device.md" "$out/device_64_shards.md"
 rm -rf "$scratch"
-gnuplot -e "csv='$out/throughput.csv'; png='$out/throughput.png'" bench/plot.gp
+# The chart's subtitle: machine, compiler, flags and date, from results.md's header.
+info=$(sed -n 's/^- \(machine\|compiler\|flags\|date\): *//p' "$out/results.md" | paste -sd ';' | sed 's/;/; /g')
+gnuplot -e "csv='$out/throughput.csv'; png='$out/throughput.png'; info='$info'" bench/plot.gp
 echo "wrote $out/results.md, $out/device.md, $out/device_64_shards.md, $out/throughput.csv, $out/throughput_runs.csv, $out/throughput.png"
