@@ -128,7 +128,8 @@ using TbbAdapter = TbbAdapterT<>;
 /// lock.
 template <class Map, class Mutex>
 class StdStyleAdapter {
-  static constexpr bool atomic_values = !std::is_same_v<typename Map::mapped_type, std::uint64_t>;
+  static constexpr bool atomic_values =
+      std::is_same_v<typename Map::mapped_type, std::atomic<std::uint64_t>>;
 
   template <class V>
   static std::uint64_t load(const V& v) {
