@@ -10,6 +10,7 @@
 #include "sanitizers.hpp"
 
 #if defined(__linux__)
+#include <sys/mman.h>
 #include <unistd.h>
 #endif
 
@@ -234,6 +235,27 @@ TEST_CASE("a large table holds at most 24 bytes per MacAddress -> u64 entry",
   CHECK(map.size() == 300'000);
   CAPTURE(worst);
   CHECK(worst <= 23.4);
+}
+
+TEST_CASE("prefetches for reading and writing never fault and change nothing", "[sharded_map]") {
+  // ShardedMap prefetches a slot from a table location read without the lock, which may be stale:
+  // the address may belong to freed memory, or to nothing. Every such address must be harmless.
+  using devcache::detail::Access;
+  std::vector<unsigned char> buffer(4096, 0x5A);
+  const void* unmapped = nullptr;
+#if defined(__linux__)
+  void* const page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(page != MAP_FAILED);
+  REQUIRE(munmap(page, 4096) == 0);
+  unmapped = page;  // an address whose page is no longer mapped
+#endif
+  for (const Access access : {Access::read, Access::write}) {
+    devcache::detail::prefetch(buffer.data(), access);
+    devcache::detail::prefetch(buffer.data() + 4095, access);
+    devcache::detail::prefetch(nullptr, access);
+    devcache::detail::prefetch(unmapped, access);
+  }
+  CHECK(std::count(buffer.begin(), buffer.end(), 0x5A) == 4096);
 }
 
 TEST_CASE("prefault_for_write maps pages without changing what they hold", "[sharded_map]") {
