@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole benchmark suite (17-22 minutes on 2 cores, with the host's load) and writes
+# Runs the whole benchmark suite (16-22 minutes on 2 cores, with the host's load) and writes
 # bench/results/: results.md (tables, target ratios, memory, latency, blocking), throughput.csv
 # (medians), throughput_runs.csv (every run), throughput.png (gnuplot chart) from map_bench, and
 # device.md (batch calls, DeviceCache heartbeats with and without a collector, how long
