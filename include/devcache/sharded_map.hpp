@@ -640,8 +640,8 @@ class ShardedMap {
     std::array<BatchItem, batch_chunk> buffer_b;
     const auto prefetch = [this](const BatchItem& b) {
       // Access::read, although the batch calls write: fetching the lines exclusive made no
-      // difference to visit_many at 2^20 keys, 1 thread, beyond the A/B harness's own +-5%, and
-      // the batches have not been measured with several threads.
+      // measurable difference to visit_many at 2^20 keys, 1 thread (same-process A/B), and the
+      // batches have not been measured with several threads.
       table_type::prefetch(locations_[b.shard], b.hash, detail::Access::read);
     };
     for (std::size_t base = 0; base < keys.size(); base += batch_chunk) {
@@ -688,9 +688,9 @@ class ShardedMap {
   // insert_or_assign, erase, erase_if): its line is then fetched ready to be written
   // (detail::prefetch). try_emplace asks for it shared, since it writes only when the key is
   // absent, and a line fetched exclusive but not written only has to travel back to the other
-  // core, which reads it next: with Access::write there, exchange at 2^14 keys ran 1.5-3.8% faster
-  // on 2 cores but rapid-grow (80% inserts, most of them finding the key) 1-3% slower, and 3-5%
-  // slower than with Access::read. Takes no lock.
+  // core, which reads it next: with Access::write there, 2 threads at 2^14 keys ran rapid-grow
+  // (80% inserts, most of them finding the key) 3-5% slower and exchange 2-3% faster than with
+  // Access::read. Takes no lock.
   [[nodiscard]] Shard& shard_for(std::uint64_t h, detail::Access entry) const noexcept {
     const std::size_t i = h & (shard_count_ - 1);
     table_type::prefetch(locations_[i], h, entry);
