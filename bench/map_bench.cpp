@@ -35,6 +35,7 @@
 #include "adapters.hpp"
 #include "blocking.hpp"
 #include "report.hpp"
+#include "throughput.hpp"
 #include "workload.hpp"
 
 namespace devcache::bench {
@@ -57,53 +58,6 @@ struct MapEntry {
   bool concurrent;
   std::function<double(const Mix&, KeyShape, std::uint64_t, unsigned, std::uint64_t)> run;
 };
-
-template <class Adapter>
-double run_throughput(const Mix& mix, KeyShape shape, std::uint64_t n, unsigned threads,
-                      std::uint64_t ops) {
-  auto map = std::make_unique<Adapter>();
-  std::int64_t expected_sum = 0;
-  for (std::uint64_t i = 0; i < n; i += 2) {
-    map->insert(mac_of(shape, i), i);
-    expected_sum += static_cast<std::int64_t>(i);
-  }
-  std::vector<Tally> tallies(threads);
-  std::latch start(1);
-  std::vector<std::thread> workers;
-  workers.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      start.wait();
-      tallies[t] = run_thread(*map, mix, shape, n, t, ops, [](auto&& op) { op(); });
-    });
-  }
-  const auto t0 = Clock::now();
-  start.count_down();
-  for (auto& w : workers) w.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-
-  // Exact check: a fast but wrong map fails the run.
-  std::uint64_t expected_size = n / 2;
-  for (const Tally& t : tallies) {
-    expected_size += t.inserts;
-    expected_size -= t.removes;
-    expected_sum += t.value_delta;
-  }
-  std::uint64_t size = 0;
-  std::int64_t sum = 0;
-  map->for_each([&](std::uint64_t, std::uint64_t v) {
-    ++size;
-    sum += static_cast<std::int64_t>(v);
-  });
-  if (size != expected_size || sum != expected_sum || map->size() != expected_size) {
-    fmt::print(stderr,
-               "CHECK FAILED: mix={} keys={} threads={}: size {} (size() {}) expected {}, "
-               "value sum {} expected {}\n",
-               mix.name, name(shape), threads, size, map->size(), expected_size, sum, expected_sum);
-    std::exit(2);
-  }
-  return static_cast<double>(threads) * static_cast<double>(ops) / seconds / 1e6;
-}
 
 // Live bytes allocated through operator new (counted by the replacements at the end of this file).
 std::atomic<std::int64_t> live_bytes{0};
