@@ -101,6 +101,10 @@ TEST_CASE("DeviceCacheManager: configure, then the original API works", "[device
   CHECK_FALSE(DeviceCacheManager::remove_device(mac(4)));
   CHECK(DeviceCacheManager::sweep_expired(4).empty());
   CHECK(DeviceCacheManager::sweep_all_expired().empty());
+  std::vector<DeviceEntry> swept;
+  CHECK(DeviceCacheManager::sweep_expired(swept, 4) == 0);
+  CHECK(DeviceCacheManager::sweep_all_expired(swept) == 0);
+  CHECK(swept.empty());
   const std::vector<DeviceEntry> snapshot = DeviceCacheManager::get_cache_snapshot();
   REQUIRE(snapshot.size() == 2);
   CHECK(snapshot[0].device_id == "cam-1");  // sorted by MAC: 00:11:... before 02:00:...

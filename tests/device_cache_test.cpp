@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <span>
@@ -628,6 +630,73 @@ TEMPLATE_TEST_CASE("DeviceCache: a bounded sweep covers every shard over several
   for (std::uint64_t n = 0; n < 100; ++n) cache.add_device_entry(id(n), mac(n), ip4(1));
   ManualClock::advance(devcache::default_aging_time);
   CHECK(cache.sweep_expired(shards * 4).size() == 100);
+}
+
+namespace {
+// An allocator that fails (std::bad_alloc) once `budget` allocations have been made.
+template <class T>
+struct BudgetAllocator {
+  using value_type = T;
+  std::size_t* budget;
+  explicit BudgetAllocator(std::size_t* b) noexcept : budget(b) {}
+  template <class U>
+  BudgetAllocator(const BudgetAllocator<U>& other) noexcept : budget(other.budget) {}  // NOLINT
+  T* allocate(std::size_t n) {
+    if (*budget == 0) throw std::bad_alloc();
+    --*budget;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(const BudgetAllocator& a, const BudgetAllocator& b) noexcept {
+    return a.budget == b.budget;
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("DeviceCache: a sweep into a caller's vector loses nothing if it cannot grow",
+                   "[device_cache][aging]", ShardedCache, CuckooCache) {
+  ManualClock::reset();
+  TestType cache(options(8));
+  constexpr std::uint64_t old_devices = 500;
+  constexpr std::uint64_t fresh_devices = 20;
+  for (std::uint64_t n = 0; n < old_devices + fresh_devices; ++n) {
+    cache.add_device_entry(id(n), mac(n), ip4(1));
+  }
+  ManualClock::advance(devcache::default_aging_time);
+  for (std::uint64_t n = old_devices; n < old_devices + fresh_devices; ++n) {
+    REQUIRE(cache.record_heartbeat(mac(n)));
+  }
+
+  // Three allocations: `out` grows to 64, 128 and 256 devices, then cannot grow again.
+  std::size_t budget = 3;
+  std::vector<Entry, BudgetAllocator<Entry>> out{BudgetAllocator<Entry>(&budget)};
+  CHECK_THROWS_AS(cache.sweep_all_expired(out), std::bad_alloc);
+  CHECK(out.size() == 256);
+  // Every device removed is in `out`, once, and counted; every other device is still cached.
+  std::set<MacAddress> removed;
+  for (const Entry& e : out) {
+    CHECK(removed.insert(e.mac).second);
+    CHECK(e.mac.to_u64() - mac(0).to_u64() < old_devices);
+    CHECK_FALSE(cache.get_device_entry_by_mac(e.mac));
+  }
+  CHECK(cache.size() == old_devices + fresh_devices - out.size());
+  CHECK(cache.get_cache_stats().expirations == out.size());
+
+  // With room again, the next sweep appends the rest: all old devices, none twice.
+  budget = 100;
+  CHECK(cache.sweep_all_expired(out) == old_devices - 256);
+  CHECK(out.size() == old_devices);
+  for (auto it = out.begin() + 256; it != out.end(); ++it) CHECK(removed.insert(it->mac).second);
+  CHECK(removed.size() == old_devices);
+  CHECK(cache.size() == fresh_devices);
+  CHECK(cache.get_cache_stats().expirations == old_devices);
+
+  // The bounded form appends too, and counts only what it appended.
+  ManualClock::advance(devcache::default_aging_time);
+  std::vector<Entry> more(1);
+  CHECK(cache.sweep_expired(more, cache.shard_count()) == fresh_devices);
+  CHECK(more.size() == 1 + fresh_devices);
+  CHECK(cache.size() == 0);
 }
 
 TEMPLATE_TEST_CASE("DeviceCache: aging time zero disables aging", "[device_cache][aging]",

@@ -631,28 +631,54 @@ class DeviceCache {
   /// disabled. Counted in stats as expirations.
   /// Locks at most `max_shards` shards exclusive, one at a time; O(shard size + capacity) each.
   /// Throws: std::bad_alloc; the devices already removed then stay removed and counted, but are
-  /// not returned.
+  /// lost with the result: the overload that appends to the caller's vector keeps them.
   std::vector<entry_type> sweep_expired(std::size_t max_shards = 1) {
-    StagedResult removed;
-    if (options_.aging_time == std::chrono::nanoseconds::zero()) return {};
+    std::vector<entry_type> removed;
+    sweep_expired(removed, max_shards);
+    return removed;
+  }
+
+  /// sweep_expired(max_shards), appending the removed devices to `out` (any allocator); returns
+  /// how many it appended. Nothing is lost if it throws: every device it removed is in `out`
+  /// (and counted), every device not in `out` is still in the cache. `out` only grows between
+  /// locks; under a lock, devices are copied into capacity reserved before it was taken, and a
+  /// shard whose expired devices do not fit is swept again after `out` has grown.
+  /// Locks as sweep_expired(max_shards); O(shard size + capacity) per shard, once more for each
+  /// time `out` has to grow (at most about log2 of what the call removes, as `out` doubles).
+  /// Throws: std::bad_alloc (from growing `out` or copying a device; that device stays cached).
+  template <class Alloc>
+  std::size_t sweep_expired(std::vector<entry_type, Alloc>& out, std::size_t max_shards = 1) {
+    if (options_.aging_time == std::chrono::nanoseconds::zero()) return 0;
     const std::size_t shards = map_.shard_count();
     const std::size_t count = std::min(max_shards, shards);
     const time_point now = Clock::now();
+    const std::size_t before = out.size();
     for (std::size_t i = 0; i < count; ++i) {
-      sweep_shard(sweep_cursor_.fetch_add(1, std::memory_order_relaxed) % shards, now, removed);
+      sweep_shard(sweep_cursor_.fetch_add(1, std::memory_order_relaxed) % shards, now, out);
     }
-    return std::move(removed.out);
+    return out.size() - before;
   }
 
   /// sweep_expired over every shard, in index order (the cursor is left alone).
   /// Locks each shard exclusive in turn: weakly consistent. O(size + capacity).
-  /// Throws: as sweep_expired.
+  /// Throws: as sweep_expired() (the overload below keeps what was removed).
   std::vector<entry_type> sweep_all_expired() {
-    StagedResult removed;
-    if (options_.aging_time == std::chrono::nanoseconds::zero()) return {};
+    std::vector<entry_type> removed;
+    sweep_all_expired(removed);
+    return removed;
+  }
+
+  /// sweep_all_expired(), appending to `out`; returns how many it appended. Nothing is lost if
+  /// it throws, as with sweep_expired(out, max_shards).
+  /// Locks each shard exclusive in turn. O(size + capacity), plus a shard's rescan each time
+  /// `out` has to grow. Throws: std::bad_alloc.
+  template <class Alloc>
+  std::size_t sweep_all_expired(std::vector<entry_type, Alloc>& out) {
+    if (options_.aging_time == std::chrono::nanoseconds::zero()) return 0;
     const time_point now = Clock::now();
-    for (std::size_t i = 0; i < map_.shard_count(); ++i) sweep_shard(i, now, removed);
-    return std::move(removed.out);
+    const std::size_t before = out.size();
+    for (std::size_t i = 0; i < map_.shard_count(); ++i) sweep_shard(i, now, out);
+    return out.size() - before;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -812,27 +838,43 @@ class DeviceCache {
     return round;
   }
 
-  void sweep_shard(std::size_t shard, time_point now, StagedResult& removed) {
+  // Expires shard `shard`'s devices into `out`. Under the lock it only copies into capacity
+  // `out` already has, so nothing reallocates there and an allocation failure between locks finds
+  // every removed device already in `out`. Devices that did not fit stay until `out` has grown
+  // (doubling, at least sweep_reserve_min) and the shard is swept again.
+  template <class Alloc>
+  void sweep_shard(std::size_t shard, time_point now, std::vector<entry_type, Alloc>& out) {
     const auto aging_time = options_.aging_time;
-    const auto account = [&] {
-      const std::size_t n = removed.staging.size();
-      if (n == 0) return;
-      release_slots(n);
-      counters_.add(counter_expirations, n);
-    };
-    try {
-      map_.erase_if_shard(shard, [&](const MacAddress& /*mac*/, const entry_type& e) {
-        if (now - e.last_seen < aging_time) return false;
-        removed.staging.push_back(e);  // if this throws, the entry is not erased
-        return true;
-      });
-    } catch (...) {
+    for (;;) {
+      bool full = false;
+      std::size_t removed = 0;
+      const auto account = [&] {
+        if (removed == 0) return;
+        release_slots(removed);
+        counters_.add(counter_expirations, removed);
+      };
+      try {
+        map_.erase_if_shard(shard, [&](const MacAddress& /*mac*/, const entry_type& e) {
+          if (now - e.last_seen < aging_time) return false;
+          if (out.size() == out.capacity()) {
+            full = true;
+            return false;
+          }
+          out.push_back(e);  // within capacity: only the copy can throw, and then e stays
+          ++removed;
+          return true;
+        });
+      } catch (...) {
+        account();
+        throw;
+      }
       account();
-      throw;
+      if (!full) return;
+      out.reserve(out.size() + std::max(out.size(), sweep_reserve_min));
     }
-    account();
-    removed.flush();  // if this throws, the devices stay removed and counted, but are not returned
   }
+
+  static constexpr std::size_t sweep_reserve_min = 64;
 
   const DeviceCacheOptions options_;
   map_type map_;

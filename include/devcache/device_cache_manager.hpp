@@ -135,6 +135,15 @@ class DeviceCacheManager {
     return instance().sweep_expired(max_shards);
   }
   static std::vector<entry_type> sweep_all_expired() { return instance().sweep_all_expired(); }
+  template <class Alloc>
+  static std::size_t sweep_expired(std::vector<entry_type, Alloc>& out,
+                                   std::size_t max_shards = 1) {
+    return instance().sweep_expired(out, max_shards);
+  }
+  template <class Alloc>
+  static std::size_t sweep_all_expired(std::vector<entry_type, Alloc>& out) {
+    return instance().sweep_all_expired(out);
+  }
 
  private:
   struct State {
