@@ -26,6 +26,10 @@ headers() {
   if [ "$1" = . ]; then
     echo "$PWD/include"
   elif [ -d "$1" ]; then
+    if [ ! -f "$1/devcache/sharded_map.hpp" ]; then
+      echo "bench/ab.sh: directory \"$1\" holds no devcache/sharded_map.hpp (give the include directory itself)" >&2
+      exit 1
+    fi
     (cd "$1" && pwd)
   elif git rev-parse --quiet --verify "$1^{commit}" > /dev/null; then
     mkdir -p "$scratch/$2"

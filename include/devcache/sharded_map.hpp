@@ -680,10 +680,14 @@ class ShardedMap {
       noexcept(noexcept(detail::hash_input(std::declval<const Hash&>(), key))) {
     return mix_(detail::hash_input(hasher_, key));
   }
-  // The shard of hash h. It also asks the cache for the table lines a probe of h reads first
-  // (TableLocation, flat_table.hpp), so that their misses overlap the lock's: with two cores, the
-  // shard's line is often in the other core's cache, and the entry's is not in any cache when the
-  // table is large (2 threads: +7-14% per write-heavy mix; README.md, Benchmarks). `entry` is
+  // The shard of hash h. It also asks the cache for the shard's own line, exclusive (the lock
+  // word, which the caller writes next), and for the table lines a probe of h reads first
+  // (TableLocation, flat_table.hpp), so that their misses overlap: with two cores, the shard's line
+  // is often in the other core's cache, and the entry's is not in any cache when the table is
+  // large (2 threads: +7-14% per write-heavy mix; README.md, Benchmarks). The lock's own
+  // compare-and-swap would fetch its line too, but later: a locked instruction waits for
+  // everything before it to complete, a prefetch does not (2^14 keys, 2 and 8 threads: +2-15% per
+  // mix; 1 thread unchanged; README.md, Benchmarks). `entry` is
   // Access::write for the calls that write the entry whenever the key is present (visit, upsert,
   // insert_or_assign, erase, erase_if): its line is then fetched ready to be written
   // (detail::prefetch). try_emplace asks for it shared, since it writes only when the key is
@@ -693,6 +697,7 @@ class ShardedMap {
   // Access::read. Takes no lock.
   [[nodiscard]] Shard& shard_for(std::uint64_t h, detail::Access entry) const noexcept {
     const std::size_t i = h & (shard_count_ - 1);
+    detail::prefetch(&shards_[i], detail::Access::write);
     table_type::prefetch(locations_[i], h, entry);
     return shards_[i];
   }
