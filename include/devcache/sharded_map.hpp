@@ -686,8 +686,8 @@ class ShardedMap {
   // is often in the other core's cache, and the entry's is not in any cache when the table is
   // large (2 threads: +7-14% per write-heavy mix; README.md, Benchmarks). The lock's own
   // compare-and-swap would fetch its line too, but later: a locked instruction waits for
-  // everything before it to complete, a prefetch does not (2^14 keys, 2 and 8 threads: +2-15% per
-  // mix; 1 thread unchanged; README.md, Benchmarks). `entry` is
+  // everything before it to complete, a prefetch does not (2^14 keys: +5-20% per mix at 2 threads,
+  // +9-19% at 8; 1 thread unchanged; README.md, Benchmarks). `entry` is
   // Access::write for the calls that write the entry whenever the key is present (visit, upsert,
   // insert_or_assign, erase, erase_if): its line is then fetched ready to be written
   // (detail::prefetch). try_emplace asks for it shared, since it writes only when the key is
