@@ -328,6 +328,8 @@ int main(int argc, char** argv) {
   using devcache::HashSeed;
   using devcache::MacAddress;
   const Options opt = parse_options(argc, argv);
+  // Before the run, not after it: a bad --out should not cost a whole run.
+  if (!opt.out.empty()) make_directory_or_exit(opt.out);
   const std::uint64_t n = opt.quick ? std::uint64_t{1} << 14 : std::uint64_t{1} << 20;
   const std::uint64_t ops = opt.quick ? 50'000 : 4'000'000;
 
@@ -527,8 +529,11 @@ int main(int argc, char** argv) {
       md += fmt::format("| {} | {} | {} | {:.2f} | {} |\n", key.first, runs.front().count,
                         key.second, med(m), runs.back().largest_shard);
     }
-    std::ofstream(opt.out + "/device.md") << md;
-    fmt::print("wrote {}/device.md\n", opt.out);
+    const std::string path = opt.out + "/device.md";
+    std::ofstream file(path);
+    file << md;
+    close_or_exit(file, path);
+    fmt::print("wrote {}\n", path);
   }
   return 0;
 }

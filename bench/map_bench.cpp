@@ -205,6 +205,8 @@ Options parse_options(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace devcache::bench;
   const Options opt = parse_options(argc, argv);
+  // Before the run, not after it: a bad --out should not cost a whole run.
+  if (!opt.out.empty()) make_directory_or_exit(opt.out);
   const auto started = Clock::now();
 
   const std::vector<MapEntry> all_maps{

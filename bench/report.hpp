@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,28 @@ struct BlockingRow {
   std::string what;
   double call_ms, writer_worst_ms;
 };
+
+/// Closes `f`, which wrote `path`. If anything failed (a missing or read-only directory, a full
+/// disk), says so, naming the file, and exits with status 1: a result that was not written must
+/// not be reported as written.
+inline void close_or_exit(std::ofstream& f, const std::string& path) {
+  f.close();
+  if (!f) {
+    fmt::print(stderr, "error: could not open or write {}\n", path);
+    std::exit(1);  // NOLINT(concurrency-mt-unsafe): the benchmark threads have finished
+  }
+}
+
+/// Creates directory `dir` (and its parents) unless it exists; if that fails, says why, naming
+/// the directory, and exits with status 1.
+inline void make_directory_or_exit(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    fmt::print(stderr, "error: could not create the output directory {}: {}\n", dir, ec.message());
+    std::exit(1);  // NOLINT(concurrency-mt-unsafe): the benchmark threads have finished
+  }
+}
 
 inline std::string machine_description() {
   std::string cpu = "unknown CPU";
@@ -92,7 +115,7 @@ class Report {
   double wall_seconds = 0;
 
   void write(const std::string& dir) const {
-    std::filesystem::create_directories(dir);
+    make_directory_or_exit(dir);  // map_bench made it at the start; it may have gone since
     write_runs_csv(dir + "/throughput_runs.csv");
     write_medians_csv(dir + "/throughput.csv");
     write_markdown(dir + "/results.md");
@@ -153,6 +176,7 @@ class Report {
       f << fmt::format("{},{},{},{},{},{},{:.3f}\n", r.rep, r.map, r.mix, r.keys, 1U << r.bits,
                        r.threads, r.mops);
     }
+    close_or_exit(f, path);
   }
   void write_medians_csv(const std::string& path) const {
     std::ofstream f(path);
@@ -165,6 +189,7 @@ class Report {
         }
       }
     }
+    close_or_exit(f, path);
   }
 
   void write_markdown(const std::string& path) const {
@@ -214,6 +239,7 @@ class Report {
       }
     }
     write_run_time(f);
+    close_or_exit(f, path);
   }
 
   // Where the suite's time goes: each map's timed operations (threads * ops / rate, summed over
