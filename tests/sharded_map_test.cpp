@@ -290,6 +290,36 @@ TEST_CASE("prefault_for_write maps pages without changing what they hold", "[sha
   CHECK(sum == std::uint64_t{3} * (50'000ULL * 49'999ULL / 2));
 }
 
+TEST_CASE("prefault_fresh_for_write writes only inside its range, at most a byte a page",
+          "[sharded_map]") {
+  // snapshot() passes its result vector's spare capacity: the bytes before and after the range
+  // (on the same pages) belong to someone else and must not change; inside, the call may write a
+  // zero into each page, nothing more.
+  const std::size_t page = 4096;  // the smallest Linux page: the bound below holds for larger ones
+  const std::size_t bytes = std::size_t{3} << 20;
+  std::vector<unsigned char> buffer(bytes, 0x5A);
+  const std::size_t first = 1000;
+  const std::size_t length = bytes - 5000;  // starts and ends inside a page
+  devcache::detail::prefault_fresh_for_write(buffer.data() + first, length);
+  devcache::detail::prefault_fresh_for_write(nullptr, 4096);
+  devcache::detail::prefault_fresh_for_write(buffer.data(), 0);
+  std::size_t changed_outside = 0;
+  std::size_t changed_inside = 0;
+  std::size_t nonzero_writes = 0;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    if (buffer[i] == 0x5A) continue;
+    if (i < first || i >= first + length) {
+      ++changed_outside;
+    } else {
+      ++changed_inside;
+      if (buffer[i] != 0) ++nonzero_writes;
+    }
+  }
+  CHECK(changed_outside == 0);
+  CHECK(nonzero_writes == 0);
+  CHECK(changed_inside <= length / page + 2);
+}
+
 TEST_CASE("reserve() beyond what a table can hold throws length_error naming the request",
           "[sharded_map][memory]") {
   // Before the check, the margin added to a shard's share could wrap around: reserve() of about
