@@ -57,10 +57,10 @@ inline void prefault_for_write(const void* p, std::size_t bytes) noexcept {
 /// bytes are indeterminate anyway. Why the write: on a VM whose page tables the hypervisor shadows
 /// (the benchmark VM, a PVM guest), a page that madvise mapped still costs about 5 us at the first
 /// write from user mode; this call pays that too, so a caller that fills the storage under a lock
-/// does not (DeviceCache::get_cache_snapshot of 1M devices: a writer blocked 126 ms before, 12 ms
-/// with this; README.md, Benchmarks). Where pages are mapped for real, the writes cost one cache
-/// miss a page. Writes only inside [p, p + bytes), never to a neighbour sharing the first or last
-/// page. Under AddressSanitizer it does not write: a vector's spare capacity (what snapshot()
+/// does not (DeviceCache::get_cache_snapshot of 1M devices: a writer blocked 126-127 ms before,
+/// 12-15 ms with this; README.md, Benchmarks). Where pages are mapped for real, the writes cost one
+/// cache miss a page. Writes only inside [p, p + bytes), never to a neighbour sharing the first or
+/// last page. Under AddressSanitizer it does not write: a vector's spare capacity (what snapshot()
 /// passes) is poisoned where the standard library annotates containers (libc++; libstdc++ with
 /// _GLIBCXX_SANITIZE_VECTOR), and the writes are only for speed. Thread-safe as long as no other
 /// thread uses the range; never throws. O(bytes / page size).
