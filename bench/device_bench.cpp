@@ -159,11 +159,13 @@ struct DeviceRow {
 
 using Cache = DeviceCache<>;
 
-std::unique_ptr<Cache> device_cache(std::uint64_t devices, std::size_t shards) {
+// A cache of `devices` devices (shards: ShardedMap's shard count; CuckooMap ignores it).
+template <class C = Cache>
+std::unique_ptr<C> device_cache(std::uint64_t devices, std::size_t shards) {
   DeviceCacheOptions o;
   o.hash_seed = HashSeed::random();
   o.shard_count = shards;
-  auto cache = std::make_unique<Cache>(o);
+  auto cache = std::make_unique<C>(o);
   const IpAddress ip = IpAddress::parse("10.0.0.1");
   for (std::uint64_t i = 0; i < devices; ++i) {
     cache->add_device_entry(fmt::format("dev-{}", i),
@@ -394,6 +396,19 @@ int main(int argc, char** argv) {
     const auto snapshot = [&cache, devices] {
       if (cache->get_cache_snapshot().size() != devices) check_failed("snapshot size");
     };
+    // The other backend's snapshot locks its whole table (cuckoo_map.hpp): measured with a
+    // writer on a cache of its own.
+    auto cuckoo = device_cache<devcache::DeviceCache<devcache::CuckooMap>>(devices, 0);
+    const auto cuckoo_write = [&cuckoo, devices](std::uint64_t step) {
+      const auto i = static_cast<std::uint64_t>(
+          (static_cast<devcache::detail::uint128>(splitmix64(step)) * devices) >> 64);
+      if (!cuckoo->record_heartbeat(MacAddress::from_u64(mac_of(KeyShape::random, i)))) {
+        check_failed("a heartbeat missed a cached device (CuckooMap)");
+      }
+    };
+    const auto cuckoo_snapshot = [&cuckoo, devices] {
+      if (cuckoo->get_cache_snapshot().size() != devices) check_failed("snapshot size (CuckooMap)");
+    };
     const auto sweep = [&cache] {
       if (!cache->sweep_all_expired().empty()) check_failed("sweep expired fresh devices");
     };
@@ -407,7 +422,10 @@ int main(int argc, char** argv) {
                writer_worst_while("collect_entries_in_subnet() (matches all, copies them)", write,
                                   match_all),
                writer_worst_while("sweep_all_expired() (walks all; none has expired)", write,
-                                  sweep)}) {
+                                  sweep),
+               writer_worst_while("DeviceCache<CuckooMap>: get_cache_snapshot() (whole table "
+                                  "locked: twice, for size() and for the copy)",
+                                  cuckoo_write, cuckoo_snapshot)}) {
         fmt::print("blocking call=\"{}\" call_ms={:.1f} writer_worst_ms={:.3f}\n", r.what,
                    r.call_ms, r.writer_worst_ms);
         std::fflush(stdout);
