@@ -343,9 +343,10 @@ class CuckooMap {
 
   /// A consistent point-in-time copy of every entry. The result is allocated and mapped before
   /// the copy, sized by a size() call of its own, so the copy's lock is held only for the copy
-  /// (DeviceCache<CuckooMap>::get_cache_snapshot of 1M devices: a heartbeat writer blocked 11-12
-  /// ms, against 260-285 ms when the result was allocated and faulted in under the lock; the
-  /// price is size()'s own whole-table lock, about 2 ms, which small maps notice most).
+  /// (DeviceCache<CuckooMap>::get_cache_snapshot of 1M devices: a heartbeat writer blocked 9-23
+  /// ms, against 260 ms when the result was allocated and faulted in under the lock; bench/
+  /// device_bench. The price is size()'s own whole-table lock, about 2 ms, which small maps notice
+  /// most).
   /// Locks the whole table twice: for size(), then while it copies. O(size + capacity).
   /// Throws: std::bad_alloc, or whatever Key's or Value's copy throws; the map is unchanged.
   [[nodiscard]] std::vector<std::pair<Key, Value>> snapshot() const {
