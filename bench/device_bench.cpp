@@ -377,14 +377,18 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<BlockingRow>> blocking_runs;
   std::vector<std::string> blocking_order;
   {
-    // The writer heartbeats random cached devices.
-    const auto write = [&cache, devices](std::uint64_t step) {
+    // The writer heartbeats random cached devices (of `c`: this cache, or the CuckooMap one).
+    const auto heartbeat = [devices](auto& c, std::uint64_t step) {
       const auto i = static_cast<std::uint64_t>(
           (static_cast<devcache::detail::uint128>(splitmix64(step)) * devices) >> 64);
-      if (!cache->record_heartbeat(MacAddress::from_u64(mac_of(KeyShape::random, i)))) {
+      if (!c.record_heartbeat(MacAddress::from_u64(mac_of(KeyShape::random, i)))) {
         check_failed("a heartbeat missed a cached device");
       }
     };
+    const auto snapshot_of = [devices](const auto& c) {
+      if (c.get_cache_snapshot().size() != devices) check_failed("snapshot size");
+    };
+    const auto write = [&](std::uint64_t step) { heartbeat(*cache, step); };
     const auto match_none = [&cache] {
       if (!cache->collect_entries_with_high_heartbeats(1'000'000'000).empty())
         check_failed("collect matched devices it should not");
@@ -393,22 +397,12 @@ int main(int argc, char** argv) {
       if (cache->collect_entries_in_subnet("10.0.0.0/8").size() != devices)
         check_failed("collect missed devices");
     };
-    const auto snapshot = [&cache, devices] {
-      if (cache->get_cache_snapshot().size() != devices) check_failed("snapshot size");
-    };
+    const auto snapshot = [&] { snapshot_of(*cache); };
     // The other backend's snapshot locks its whole table (cuckoo_map.hpp): measured with a
     // writer on a cache of its own.
     auto cuckoo = device_cache<devcache::DeviceCache<devcache::CuckooMap>>(devices, 0);
-    const auto cuckoo_write = [&cuckoo, devices](std::uint64_t step) {
-      const auto i = static_cast<std::uint64_t>(
-          (static_cast<devcache::detail::uint128>(splitmix64(step)) * devices) >> 64);
-      if (!cuckoo->record_heartbeat(MacAddress::from_u64(mac_of(KeyShape::random, i)))) {
-        check_failed("a heartbeat missed a cached device (CuckooMap)");
-      }
-    };
-    const auto cuckoo_snapshot = [&cuckoo, devices] {
-      if (cuckoo->get_cache_snapshot().size() != devices) check_failed("snapshot size (CuckooMap)");
-    };
+    const auto cuckoo_write = [&](std::uint64_t step) { heartbeat(*cuckoo, step); };
+    const auto cuckoo_snapshot = [&] { snapshot_of(*cuckoo); };
     const auto sweep = [&cache] {
       if (!cache->sweep_all_expired().empty()) check_failed("sweep expired fresh devices");
     };
