@@ -352,9 +352,7 @@ class CuckooMap {
   [[nodiscard]] std::vector<std::pair<Key, Value>> snapshot() const {
     check("snapshot");
     std::vector<std::pair<Key, Value>> out;
-    const std::size_t estimate = size();
-    out.reserve(estimate + estimate / 16 + 16);  // room for growth until the copy locks
-    detail::prefault_fresh_for_write(out.data(), out.capacity() * sizeof(std::pair<Key, Value>));
+    detail::reserve_mapped(out, size());
     const auto locked = table_.lock_table();
     out.reserve(locked.size());
     for (const auto& entry : locked) out.emplace_back(key_of(entry.first), entry.second);

@@ -352,11 +352,9 @@ class ShardedMap {
   [[nodiscard]] std::vector<std::pair<Key, Value>> snapshot() const {
     check("snapshot");
     std::vector<std::pair<Key, Value>> out;
-    const std::size_t estimate = size();
-    out.reserve(estimate + estimate / 16 + 16);  // allocate before locking, with room for growth
-    // ... and map its pages now (nothing is constructed in it yet): faulting them in one by one
-    // while every shard is locked made writers wait (detail/prefault.hpp).
-    detail::prefault_fresh_for_write(out.data(), out.capacity() * sizeof(std::pair<Key, Value>));
+    // Allocate and map the result before locking: faulting its pages in one by one while every
+    // shard is locked made writers wait (detail/prefault.hpp).
+    detail::reserve_mapped(out, size());
     std::size_t locked = 0;
     try {
       for (; locked < shard_count_; ++locked) shards_[locked].lock.lock_shared();
