@@ -9,9 +9,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "report.hpp"
 
@@ -49,6 +52,38 @@ template <class Write>
 BlockingRow writer_alone(Write write) {
   return writer_worst_while("nothing (writer alone, 200 ms)", std::move(write),
                             [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); });
+}
+
+/// The control call: no map or cache call at all, only as much memory as a whole-map result of
+/// `n` elements of T takes, grown by push_back as a collecting call grows its result, then freed.
+/// A writer's stall during it is the machine's, not a lock's: on the benchmark VM, mapping and
+/// unmapping that much memory on one core stalls the other for milliseconds.
+template <class T>
+void build_and_free(std::size_t n) {
+  std::vector<T> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back(T{});
+  if (v.size() != n) {
+    std::fprintf(stderr, "blocking control: built %zu elements, expected %zu\n", v.size(), n);
+    std::exit(2);
+  }
+}
+
+/// One row per call: the median over repetitions of its call time and of the writer's worst
+/// latency. `runs[r]` holds repetition r's rows: every repetition the same calls in the same order.
+inline std::vector<BlockingRow> median_rows(const std::vector<std::vector<BlockingRow>>& runs) {
+  std::vector<BlockingRow> rows;
+  if (runs.empty()) return rows;
+  for (std::size_t i = 0; i < runs.front().size(); ++i) {
+    std::vector<double> call_ms;
+    std::vector<double> worst_ms;
+    for (const auto& run : runs) {
+      call_ms.push_back(run.at(i).call_ms);
+      worst_ms.push_back(run.at(i).writer_worst_ms);
+    }
+    rows.push_back(
+        BlockingRow{runs.front()[i].what, median(std::move(call_ms)), median(std::move(worst_ms))});
+  }
+  return rows;
 }
 
 }  // namespace devcache::bench

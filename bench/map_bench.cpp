@@ -110,8 +110,9 @@ LatencyRow measure_latency(const std::string& name, std::uint64_t ops) {
 
 // How long whole-map calls block a writer: one writer thread runs heartbeat-mix operations on a
 // 1M-entry ShardedMap and records its worst single-operation latency while the main thread runs
-// the call, next to its worst latency with nothing else running.
-std::vector<BlockingRow> measure_blocking() {
+// the call, next to its worst latency with nothing else running and during a control call that
+// takes no lock of the map (build_and_free). Each repetition runs every call once; medians.
+std::vector<BlockingRow> measure_blocking(unsigned reps) {
   constexpr std::uint64_t n = std::uint64_t{1} << 21;
   ShardedMapAdapter adapter;
   auto& map = adapter.map();
@@ -123,24 +124,29 @@ std::vector<BlockingRow> measure_blocking() {
     const std::uint64_t key = mac_of(KeyShape::random, splitmix64(step) & (n - 1));
     map.visit(MacAddress::from_u64(key), [](std::uint64_t& v) { ++v; });
   };
-  std::vector<BlockingRow> rows{writer_alone(write)};
-  auto add = [&](std::string what, const std::function<void()>& call) {
-    rows.push_back(writer_worst_while(std::move(what), write, call));
-  };
-  add("snapshot() of 1M entries", [&] {
-    auto s = map.snapshot();
-    (void)s;
-  });
-  add("cvisit_all() collect of 1M entries", [&] {
-    std::vector<std::uint64_t> hits;
-    map.cvisit_all([&](const MacAddress& k, const std::uint64_t& v) {
-      if ((v & 63) == 0) hits.push_back(k.to_u64());
+  std::vector<std::vector<BlockingRow>> runs(reps);
+  for (auto& rows : runs) {
+    rows.push_back(writer_alone(write));
+    auto add = [&](std::string what, const std::function<void()>& call) {
+      rows.push_back(writer_worst_while(std::move(what), write, call));
+    };
+    add("(control: no map call) a vector of 1M entries built and freed",
+        [] { build_and_free<std::pair<MacAddress, std::uint64_t>>(std::size_t{1} << 20); });
+    add("snapshot() of 1M entries", [&] {
+      auto s = map.snapshot();
+      (void)s;
     });
-  });
-  add("erase_if(pred) sweep of 1M entries (erases ~1/64)", [&] {
-    map.erase_if([](const MacAddress&, const std::uint64_t& v) { return (v & 63) == 1; });
-  });
-  return rows;
+    add("cvisit_all() collect of 1M entries", [&] {
+      std::vector<std::uint64_t> hits;
+      map.cvisit_all([&](const MacAddress& k, const std::uint64_t& v) {
+        if ((v & 63) == 0) hits.push_back(k.to_u64());
+      });
+    });
+    add("erase_if(pred) sweep of 1M entries (erases ~1/64)", [&] {
+      map.erase_if([](const MacAddress&, const std::uint64_t& v) { return (v & 63) == 1; });
+    });
+  }
+  return median_rows(runs);
 }
 
 std::vector<unsigned> parse_list(const std::string& s) {
@@ -276,7 +282,7 @@ int main(int argc, char** argv) {
         l.map, l.p50, l.p99, l.p999, l.max);
   }
   if (!opt.quick) {
-    report.blocking = measure_blocking();
+    report.blocking = measure_blocking(opt.reps);
     for (const auto& b : report.blocking) {
       fmt::print("blocking call=\"{}\" call_ms={:.1f} writer_worst_ms={:.2f}\n", b.what, b.call_ms,
                  b.writer_worst_ms);
