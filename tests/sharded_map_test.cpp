@@ -320,6 +320,24 @@ TEST_CASE("prefault_fresh_for_write writes only inside its range, at most a byte
   CHECK(changed_inside <= length / page + 2);
 }
 
+TEST_CASE("reserve_mapped makes room past the estimate and keeps what the vector holds",
+          "[sharded_map]") {
+  // Both maps' snapshot() call it on an empty vector; it must also keep existing elements (it
+  // reserves `estimate` more, not in total) and leave room for growth between size() and the lock.
+  std::vector<std::uint64_t> out{1, 2, 3};
+  devcache::detail::reserve_mapped(out, 100'000);
+  CHECK(out == std::vector<std::uint64_t>{1, 2, 3});
+  CHECK(out.capacity() >= 3 + 100'000 + 100'000 / 16 + 16);
+  const std::uint64_t* data = out.data();
+  for (std::uint64_t i = 0; i < 100'000 + 100'000 / 16; ++i) out.push_back(i);
+  CHECK(out.data() == data);  // the margin is real capacity: no reallocation
+
+  std::vector<std::uint64_t> empty;
+  devcache::detail::reserve_mapped(empty, 0);
+  CHECK(empty.empty());
+  CHECK(empty.capacity() >= 16);
+}
+
 TEST_CASE("reserve() beyond what a table can hold throws length_error naming the request",
           "[sharded_map][memory]") {
   // Before the check, the margin added to a shard's share could wrap around: reserve() of about
