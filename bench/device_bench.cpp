@@ -522,14 +522,14 @@ int main(int argc, char** argv) {
       }
     }
     md += fmt::format(
-        "\n## How long whole-cache calls block a heartbeat writer ({} devices, {} shards)\n\n"
+        "\n## How long whole-cache calls block a heartbeat writer ({} devices, {} shards, {})\n\n"
         "One thread calls record_heartbeat on random devices in a loop; the table gives its worst "
         "single-call latency while the call runs. The control row takes no lock of the cache: "
         "what the writer waits there is the machine (mapping and unmapping that much memory), "
         "and the calls that build a whole-cache result pay it too.\n\n| call | call (ms) | "
         "writer's worst (ms) "
         "|\n|---|---|---|\n",
-        devices, cache_shards);
+        devices, cache_shards, blocking_rows_are(blocking_runs.size()));
     for (const BlockingRow& r : median_rows(blocking_runs)) {
       md += fmt::format("| {} | {:.1f} | {:.3f} |\n", r.what, r.call_ms, r.writer_worst_ms);
     }

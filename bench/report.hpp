@@ -47,6 +47,11 @@ struct BlockingRow {
   double call_ms, writer_worst_ms;
 };
 
+/// What a blocking table's rows are, for its heading: "medians of 3 repetitions", or "one run".
+inline std::string blocking_rows_are(std::size_t reps) {
+  return reps == 1 ? std::string("one run") : fmt::format("medians of {} repetitions", reps);
+}
+
 /// Closes `f`, which wrote `path`. If anything failed (a missing or read-only directory, a full
 /// disk), says so, naming the file, and exits with status 1: a result that was not written must
 /// not be reported as written.
@@ -231,9 +236,11 @@ class Report {
       }
     }
     if (!blocking.empty()) {
-      f << "\n## How long whole-map calls block a writer (ShardedMap, 1M entries)\n\n"
-           "| call | call duration (ms) | writer's worst operation meanwhile (ms) "
-           "|\n|---|---|---|\n";
+      f << fmt::format(
+          "\n## How long whole-map calls block a writer (ShardedMap, 1M entries, {})\n\n"
+          "| call | call duration (ms) | writer's worst operation meanwhile (ms) "
+          "|\n|---|---|---|\n",
+          blocking_rows_are(reps_));
       for (const auto& b : blocking) {
         f << fmt::format("| {} | {:.1f} | {:.2f} |\n", b.what, b.call_ms, b.writer_worst_ms);
       }
