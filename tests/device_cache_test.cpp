@@ -450,7 +450,7 @@ TEMPLATE_TEST_CASE("DeviceCache: the collectors", "[device_cache][collect]", Sha
     CHECK(cache.collect_entries_in_subnet("172.16.0.0/12").empty());
     CHECK_THROWS_WITH(
         cache.collect_entries_in_subnet("10.0.0.0/33"),
-        R"(invalid CIDR "10.0.0.0/33": prefix length 33 is out of range 0..32 for IPv4)");
+        R"(invalid CIDR "10.0.0.0/33": prefix length "33" is out of range 0..32 for IPv4)");
   }
   SECTION("collect_if: any predicate; entries are full copies") {
     const std::vector<Entry> odd =

@@ -269,12 +269,21 @@ TEST_CASE("IpNetwork parses CIDR blocks", "[ip_address][cidr]") {
 TEST_CASE("IpNetwork rejects malformed CIDR text with a message", "[ip_address][cidr]") {
   using N = IpNetwork;
   CHECK(parse_error<N>("10.0.0.0/33") ==
-        R"(invalid CIDR "10.0.0.0/33": prefix length 33 is out of range 0..32 for IPv4)");
+        R"(invalid CIDR "10.0.0.0/33": prefix length "33" is out of range 0..32 for IPv4)");
   CHECK(parse_error<N>("fd00::/129") ==
-        R"(invalid CIDR "fd00::/129": prefix length 129 is out of range 0..128 for IPv6)");
+        R"(invalid CIDR "fd00::/129": prefix length "129" is out of range 0..128 for IPv6)");
   CHECK(
       parse_error<N>("fd00::/99999999999999999999999") ==
-      R"(invalid CIDR "fd00::/99999999999999999999999": prefix length 99999999999999999999999 is out of range 0..128 for IPv6)");
+      R"(invalid CIDR "fd00::/99999999999999999999999": prefix length "99999999999999999999999" is out of range 0..128 for IPv6)");
+  // A long prefix is truncated in the reason as in the quoted input: the message stays short.
+  const std::string long_prefix = "10.0.0.0/" + std::string(300, '9');
+  const std::string sixty_four_nines(64, '9');
+  CHECK(
+      parse_error<N>(long_prefix) ==
+      R"(invalid CIDR ")" + long_prefix.substr(0, 64) +
+          R"("... (input truncated to its first 64 of 309 bytes): prefix length ")" +
+          sixty_four_nines +
+          R"("... (input truncated to its first 64 of 300 bytes) is out of range 0..32 for IPv4)");
   CHECK(parse_error<N>("10.0.0.1/8") ==
         R"(invalid CIDR "10.0.0.1/8": host bits are set (the network is 10.0.0.0/8))");
   CHECK(parse_error<N>("fd00::1/8") ==

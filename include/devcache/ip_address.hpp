@@ -517,7 +517,7 @@ class IpNetwork {
       case Errc::prefix_leading_zero:
         return "prefix length " + detail::quote_input(digits) + " has a leading zero";
       case Errc::prefix_out_of_range:
-        return "prefix length " + std::string(digits) + " is out of range 0.." +
+        return "prefix length " + detail::quote_input(digits) + " is out of range 0.." +
                std::to_string(p.max_prefix) + " for " + family;
       case Errc::host_bits_set:
         return "host bits are set (the network is " + p.network_address.to_string() + "/" +
