@@ -71,6 +71,10 @@ TEST_CASE("DeviceCacheManager: configure, then the original API works", "[device
   CHECK(DeviceCacheManager::update_cache_entry_by_mac_str("02:00:00:00:00:02", renamed));
   CHECK(DeviceCacheManager::update_cache_entry_by_mac(mac(2), renamed));
   CHECK(DeviceCacheManager::get_device_entry_by_mac(mac(2))->device_id == "cam-2b");
+  CHECK(DeviceCacheManager::modify_device_entry(mac(2), [](DeviceEntry& e) { e.port = 8080; }));
+  CHECK(DeviceCacheManager::get_device_entry_by_mac(mac(2))->port ==
+        std::optional<std::uint16_t>(8080));
+  CHECK(DeviceCacheManager::get_device_entry_by_mac(mac(2))->device_id == "cam-2b");
 
   // Collectors.
   CHECK(DeviceCacheManager::collect_entries_with_high_heartbeats(2).size() == 1);
@@ -116,9 +120,9 @@ TEST_CASE("DeviceCacheManager: configure, then the original API works", "[device
   CHECK(stats.refused_adds == 1);
   CHECK(stats.heartbeats == 2);
   CHECK(stats.total_heartbeats == 2);
-  CHECK(stats.lookups == 5);
+  CHECK(stats.lookups == 7);
   CHECK(stats.misses == 1);
-  CHECK(stats.updates == 2);
+  CHECK(stats.updates == 3);
   CHECK(stats.removals == 2);
   CHECK(stats.shard_count == 4);
 }

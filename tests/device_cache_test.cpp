@@ -320,6 +320,56 @@ TEMPLATE_TEST_CASE("DeviceCache: update_cache_entry_by_mac replaces present entr
   CHECK(s.total_heartbeats == 41);  // the replaced count is what the cache holds now
 }
 
+TEMPLATE_TEST_CASE("DeviceCache: modify_device_entry changes an entry in place, or not at all",
+                   "[device_cache]", ShardedCache, CuckooCache) {
+  ManualClock::reset();
+  TestType cache(options());
+  cache.add_device_entry("a", mac(1), ip4(1), 22);
+  ManualClock::advance(5s);
+  cache.record_heartbeat(mac(1));
+  const Entry before = *cache.get_device_entry_by_mac(mac(1));
+
+  // The callback sees the current entry and changes what it sets; the rest stays.
+  CHECK(cache.modify_device_entry(mac(1), [&before](Entry& e) {
+    CHECK(e == before);
+    e.ip = ip("fd00::7");
+    e.port = std::nullopt;
+    e.device_id = "renamed";
+  }));
+  Entry expected = before;
+  expected.ip = ip("fd00::7");
+  expected.port = std::nullopt;
+  expected.device_id = "renamed";
+  CHECK(cache.get_device_entry_by_mac(mac(1)) == expected);
+
+  // Absent: the callback is not called and nothing is inserted.
+  bool called = false;
+  CHECK_FALSE(cache.modify_device_entry(mac(2), [&called](Entry&) { called = true; }));
+  CHECK_FALSE(called);
+  CHECK(cache.size() == 1);
+
+  // A callback that throws, or changes the MAC, leaves the entry as it was.
+  CHECK_THROWS_WITH(cache.modify_device_entry(mac(1),
+                                              [](Entry& e) {
+                                                e.port = 1;
+                                                throw std::runtime_error("no");
+                                              }),
+                    "no");
+  CHECK_THROWS_WITH(cache.modify_device_entry(mac(1),
+                                              [](Entry& e) {
+                                                e.port = 2;
+                                                e.mac = mac(3);
+                                              }),
+                    "DeviceCache::modify_device_entry: the callback changed the MAC "
+                    "02:00:00:00:00:01 to 02:00:00:00:00:03");
+  CHECK(cache.get_device_entry_by_mac(mac(1)) == expected);
+  CHECK_FALSE(cache.get_device_entry_by_mac(mac(3)));
+
+  const devcache::CacheStats s = cache.get_cache_stats();
+  CHECK(s.updates == 1);
+  CHECK(s.total_heartbeats == 1);
+}
+
 TEMPLATE_TEST_CASE("DeviceCache: record_heartbeat counts in place and refreshes last_seen",
                    "[device_cache]", ShardedCache, CuckooCache) {
   ManualClock::reset();
@@ -598,6 +648,34 @@ TEMPLATE_TEST_CASE("DeviceCache: aging removes exactly the devices not seen with
   ManualClock::advance(300s);
   CHECK(cache.collect_entries_newer_than(300s).empty());
   CHECK(cache.sweep_all_expired().size() == 1);
+}
+
+TEMPLATE_TEST_CASE("DeviceCache: ages of extreme times saturate instead of overflowing",
+                   "[device_cache][aging]", ShardedCache, CuckooCache) {
+  // last_seen comes from callers and files, so it can be any time_point. now - last_seen
+  // overflowed for time_point::min() (undefined behaviour; in practice the age wrapped negative,
+  // and such a device never expired and counted as seen just now).
+  ManualClock::reset();
+  ManualClock::advance(4600s);
+  DeviceCacheOptions o = options();
+  o.aging_time = 300s;
+  TestType cache(o);
+  for (std::uint32_t n = 1; n <= 3; ++n) cache.add_device_entry(id(n), mac(n), ip4(n));
+  Entry never = *cache.get_device_entry_by_mac(mac(1));
+  never.last_seen = Entry::time_point::min();
+  REQUIRE(cache.update_cache_entry_by_mac(mac(1), never));
+  Entry future = *cache.get_device_entry_by_mac(mac(2));
+  future.last_seen = Entry::time_point::max();
+  REQUIRE(cache.update_cache_entry_by_mac(mac(2), future));
+
+  CHECK(macs_of(cache.collect_entries_newer_than(60s)) == macs(2, 3));
+  CHECK(macs_of(cache.collect_entries_newer_than(std::chrono::nanoseconds::max())) ==
+        macs(1, 2, 3));
+  CHECK(macs_of(cache.collect_entries_newer_than(std::uint64_t{1} << 63U)) == macs(1, 2, 3));
+  CHECK(macs_of(cache.sweep_all_expired()) == macs(1));
+  ManualClock::advance(300s);
+  CHECK(macs_of(cache.sweep_all_expired()) == macs(3));  // the one from the future stays
+  CHECK(macs_of(cache.collect_entries_newer_than(1ns)) == macs(2));
 }
 
 TEMPLATE_TEST_CASE("DeviceCache: a bounded sweep covers every shard over several calls",

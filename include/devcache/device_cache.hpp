@@ -60,6 +60,7 @@
 
 #include <fmt/format.h>
 
+#include <devcache/detail/saturating.hpp>
 #include <devcache/device_entry.hpp>
 #include <devcache/hash_seed.hpp>
 #include <devcache/ip_address.hpp>
@@ -82,7 +83,9 @@ enum class CapacityPolicy : std::uint8_t {
   /// capacity faster than the device's heartbeat interval.) Victims are chosen one shard at a
   /// time, round-robin: the oldest 1/16 (at least one) of the candidates in that shard, so "least
   /// recently seen" is exact with one shard (CuckooMap, or shard_count = 1) and per shard
-  /// otherwise. A device heartbeated or updated after being chosen is not evicted.
+  /// otherwise. A device whose heartbeat count or last_seen changed after it was chosen (a
+  /// heartbeat, or an update that changed either) is not evicted; a change of other fields only
+  /// does not save it.
   evict_least_recently_seen,
 };
 
@@ -323,10 +326,13 @@ class DeviceCache {
   /// use update_cache_entry_by_mac to replace it, record_heartbeat to refresh it); or refused_full
   /// if the cache is full (see CapacityPolicy; a cached MAC is reported as already_present even
   /// then). Counted in stats as adds or refused_adds.
-  /// Locks one shard exclusive. When the cache is full under evict_least_recently_seen it also
-  /// locks one shard shared to choose victims, then one shard exclusive per victim; O(shard size)
-  /// for that, amortised over the batch evicted.
-  /// Throws: std::bad_alloc (the cache is then unchanged).
+  /// Locks one shard exclusive. When the cache is full under evict_least_recently_seen it first
+  /// chooses victims, locking shards shared one at a time from a round-robin cursor until one
+  /// holds a device that never sent a heartbeat: O(size of the shards scanned), usually one
+  /// shard, but every shard, O(size), when no device anywhere lacks a heartbeat; then it locks
+  /// one shard exclusive per victim (1/16 of a shard's candidates are evicted per scan).
+  /// Throws: std::bad_alloc; the device is then not added (devices already evicted to make room
+  /// for it stay evicted).
   AddResult add_device_entry(std::string device_id, MacAddress mac, IpAddress ip,
                              std::optional<std::uint16_t> port = std::nullopt) {
     const time_point now = Clock::now();
@@ -362,6 +368,9 @@ class DeviceCache {
 
   /// Replaces the cached entry of `mac` with `entry` (all fields, as given: heartbeat count and
   /// times too); returns whether the device was cached. Counted in stats as updates.
+  /// Last writer wins: an `entry` copied out earlier carries the heartbeat count and last_seen of
+  /// that moment, so heartbeats recorded since are lost and last_seen moves back. To change some
+  /// fields of a device that keeps sending heartbeats, use modify_device_entry.
   /// Decision: an absent device is not inserted, unlike the original DashMap insert. An update
   /// racing with remove_device or a sweep would otherwise resurrect the device it removed, and
   /// insertion has one path only, add_device_entry, which enforces the capacity.
@@ -377,6 +386,32 @@ class DeviceCache {
     }
     entry_type copy = entry;
     const bool found = map_.visit(mac, [&copy](entry_type& e) { e = std::move(copy); });
+    if (found) counters_.add(counter_updates);
+    return found;
+  }
+
+  /// Changes the cached entry of `mac` in place: calls f(entry_type&) under the shard's lock, so
+  /// no heartbeat, update or removal can come between what f reads and what it writes (a new IP
+  /// or port for a device that keeps sending heartbeats loses none of them). f works on a copy of
+  /// the entry, which replaces it only if f returns normally and left the MAC as it was. Returns
+  /// whether the device was cached (f is not called otherwise). Counted in stats as updates.
+  /// Locks one shard exclusive; f runs under it and must not call into this cache (it would
+  /// deadlock; debug builds abort with a message instead).
+  /// Throws: whatever f throws; std::invalid_argument if f changed the MAC; std::bad_alloc. The
+  /// entry is then unchanged.
+  template <class F>
+  requires std::invocable<F&, entry_type&>
+  bool modify_device_entry(MacAddress mac, F&& f) {
+    const bool found = map_.visit(mac, [&f, mac](entry_type& e) {
+      entry_type changed = e;
+      f(changed);
+      if (changed.mac != mac) {
+        throw std::invalid_argument(
+            fmt::format("DeviceCache::modify_device_entry: the callback changed the MAC {} to {}",
+                        mac, changed.mac));
+      }
+      e = std::move(changed);
+    });
     if (found) counters_.add(counter_updates);
     return found;
   }
@@ -511,11 +546,18 @@ class DeviceCache {
 
   /// The devices seen within `max_age` of now: Clock::now() - last_seen < max_age. This is the
   /// exact complement of what a sweep at the same moment with aging_time == max_age expires.
+  /// Any last_seen is handled, time_point::min() and max() included (the age saturates instead
+  /// of overflowing); nanoseconds::max() means any age.
   /// Locks each shard shared in turn.
   [[nodiscard]] std::vector<entry_type> collect_entries_newer_than(
       std::chrono::nanoseconds max_age) const {
     const time_point now = Clock::now();
-    return collect_if([now, max_age](const entry_type& e) { return now - e.last_seen < max_age; });
+    if (max_age == std::chrono::nanoseconds::max()) {
+      return collect_if([](const entry_type&) { return true; });
+    }
+    return collect_if([now, max_age](const entry_type& e) {
+      return detail::age_ns(now, e.last_seen) < max_age.count();
+    });
   }
 
   /// collect_entries_newer_than(std::chrono::seconds(seconds)), as the original API took it.
@@ -624,14 +666,15 @@ class DeviceCache {
   // ---------------------------------------------------------------------------------------------
   // Aging
 
-  /// Removes the devices not seen within the aging time (Clock::now() - last_seen >= aging_time)
-  /// from the next `max_shards` shards after where the previous call stopped (a shared cursor, so
-  /// calls from several threads still cover the shards in turn), and returns them. Call it from a
-  /// timer: shard_count() / max_shards calls sweep the whole cache. Returns nothing if aging is
-  /// disabled. Counted in stats as expirations.
-  /// Locks at most `max_shards` shards exclusive, one at a time; O(shard size + capacity) each.
-  /// Throws: std::bad_alloc; the devices already removed then stay removed and counted, but are
-  /// lost with the result: the overload that appends to the caller's vector keeps them.
+  /// Removes the devices not seen within the aging time (Clock::now() - last_seen >= aging_time,
+  /// computed without overflow for any last_seen, time_point::min() included) from the next
+  /// `max_shards` shards after where the previous call stopped (a shared cursor, so calls from
+  /// several threads still cover the shards in turn), and returns them. Call it from a timer:
+  /// shard_count() / max_shards calls sweep the whole cache. Returns nothing if aging is disabled.
+  /// Counted in stats as expirations. Locks at most `max_shards` shards exclusive, one at a time;
+  /// O(shard size + capacity) each. Throws: std::bad_alloc; the devices already removed then stay
+  /// removed and counted, but are lost with the result: the overload that appends to the caller's
+  /// vector keeps them.
   std::vector<entry_type> sweep_expired(std::size_t max_shards = 1) {
     std::vector<entry_type> removed;
     sweep_expired(removed, max_shards);
@@ -855,7 +898,7 @@ class DeviceCache {
       };
       try {
         map_.erase_if_shard(shard, [&](const MacAddress& /*mac*/, const entry_type& e) {
-          if (now - e.last_seen < aging_time) return false;
+          if (detail::age_ns(now, e.last_seen) < aging_time.count()) return false;
           if (out.size() == out.capacity()) {
             full = true;
             return false;

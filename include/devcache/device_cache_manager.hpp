@@ -99,6 +99,11 @@ class DeviceCacheManager {
   static bool update_cache_entry_by_mac_str(std::string_view mac, const entry_type& entry) {
     return instance().update_cache_entry_by_mac_str(mac, entry);
   }
+  template <class F>
+  requires std::invocable<F&, entry_type&>
+  static bool modify_device_entry(MacAddress mac, F&& f) {
+    return instance().modify_device_entry(mac, std::forward<F>(f));
+  }
   static bool record_heartbeat(MacAddress mac) { return instance().record_heartbeat(mac); }
   static bool record_heartbeat(std::string_view mac) { return instance().record_heartbeat(mac); }
   static bool remove_device(MacAddress mac) { return instance().remove_device(mac); }

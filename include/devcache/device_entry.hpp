@@ -30,8 +30,10 @@
 
 namespace devcache {
 
-/// What the cache knows about one device. A plain aggregate: copy it, change it, and hand it to
-/// DeviceCache::update_cache_entry_by_mac to store the change.
+/// What the cache knows about one device. A plain aggregate that the cache only ever hands out as a
+/// copy. To change a cached device, DeviceCache::modify_device_entry(mac, f) lets f change it in
+/// place, under the cache's lock; DeviceCache::update_cache_entry_by_mac replaces it with a whole
+/// entry, including a heartbeat count and last_seen that may be stale by then.
 ///
 /// Example:
 ///   std::optional<devcache::DeviceEntry> e = cache.get_device_entry_by_mac(mac);

@@ -102,6 +102,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <devcache/detail/saturating.hpp>
 #include <devcache/device_cache.hpp>
 #include <devcache/device_entry.hpp>
 #include <devcache/errors.hpp>
@@ -219,29 +220,6 @@ T get_le(const unsigned char* p) noexcept {
   U u = 0;
   for (std::size_t i = sizeof(T); i-- > 0;) u = static_cast<U>((u << 8U) | p[i]);
   return static_cast<T>(u);
-}
-
-inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
-  std::int64_t sum = 0;
-  if (__builtin_add_overflow(a, b, &sum)) {
-    return b > 0 ? std::numeric_limits<std::int64_t>::max()
-                 : std::numeric_limits<std::int64_t>::min();
-  }
-  return sum;
-}
-
-inline std::int64_t saturating_sub(std::int64_t a, std::int64_t b) noexcept {
-  std::int64_t difference = 0;
-  if (__builtin_sub_overflow(a, b, &difference)) {
-    return b < 0 ? std::numeric_limits<std::int64_t>::max()
-                 : std::numeric_limits<std::int64_t>::min();
-  }
-  return difference;
-}
-
-template <class Duration>
-std::int64_t to_ns(Duration d) noexcept {
-  return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 // Clock time -> wall-clock nanoseconds since the Unix epoch: wall + (t - clock).

@@ -130,6 +130,44 @@ TEMPLATE_TEST_CASE("DeviceCache: concurrent heartbeats are never lost", "[concur
   CHECK(sum == sent);
 }
 
+TEMPLATE_TEST_CASE("DeviceCache: modify_device_entry loses no concurrent heartbeat",
+                   "[concurrency]", ShardedCache, CuckooCache) {
+  // The documented way to change a device's IP or port while it keeps sending heartbeats. (The
+  // copy-change-update_cache_entry_by_mac pattern loses the heartbeats recorded between the copy
+  // and the update.)
+  ManualClock::reset();
+  constexpr std::uint64_t devices = 16;
+  constexpr std::uint64_t per_thread = 20'000;  // a multiple of `devices`
+  TestType cache(options());
+  for (std::uint64_t n = 0; n < devices; ++n) {
+    REQUIRE(cache.add_device_entry(id(n), mac(n), ip_of(n)).outcome == AddOutcome::inserted);
+  }
+  std::atomic<std::uint64_t> failures{0};
+  run_threads(4, [&cache, &failures](std::size_t t) {
+    for (std::uint64_t i = 0; i < per_thread; ++i) {
+      const MacAddress m = mac((i + t * 3) % devices);
+      if (t < 2) {
+        if (!cache.record_heartbeat(m)) failures.fetch_add(1);
+        continue;
+      }
+      const bool found = cache.modify_device_entry(m, [t, i](Entry& e) {
+        e.port = static_cast<std::uint16_t>(t * 10'000 + i % 10'000);
+        e.ip = ip_of(i);
+      });
+      if (!found) failures.fetch_add(1);
+    }
+  });
+  CHECK(failures.load() == 0);
+  const devcache::CacheStats s = cache.get_cache_stats();
+  CHECK(s.heartbeats == 2 * per_thread);
+  CHECK(s.updates == 2 * per_thread);
+  CHECK(s.total_heartbeats == 2 * per_thread);
+  for (const Entry& e : cache.get_cache_snapshot()) {
+    CHECK(e.heartbeat_count == 2 * per_thread / devices);
+    CHECK(e.port.has_value());
+  }
+}
+
 TEMPLATE_TEST_CASE("DeviceCache: concurrent adds of overlapping MAC sets", "[concurrency]",
                    ShardedCache, CuckooCache) {
   ManualClock::reset();
