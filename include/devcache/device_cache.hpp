@@ -325,7 +325,8 @@ class DeviceCache {
   /// Returns inserted; already_present if the MAC is cached (the cached entry is left unchanged:
   /// use update_cache_entry_by_mac to replace it, record_heartbeat to refresh it); or refused_full
   /// if the cache is full (see CapacityPolicy; a cached MAC is reported as already_present even
-  /// then). Counted in stats as adds or refused_adds.
+  /// then). Full counts adds in flight: with one room left, an add racing with an add of a MAC
+  /// that is already cached may be refused. Counted in stats as adds or refused_adds.
   /// Locks one shard exclusive. When the cache is full under evict_least_recently_seen it first
   /// chooses victims, locking shards shared one at a time from a round-robin cursor until one
   /// holds a device that never sent a heartbeat: O(size of the shards scanned), usually one
@@ -786,8 +787,10 @@ class DeviceCache {
 
   // Takes one reservation if fewer than capacity are held. A compare-and-swap loop rather than
   // fetch_add-then-undo: the count never passes the capacity even for an instant, so a concurrent
-  // adder is never refused because of someone else's failed attempt, and refusals during a flood
-  // only read the shared line instead of writing it twice.
+  // adder is never refused because of someone else's refused attempt, and refusals during a flood
+  // only read the shared line instead of writing it twice. (An add of a MAC that turns out to be
+  // cached does hold a reservation until it finds the MAC: with one room left, a new device
+  // added in that moment is refused.)
   bool try_reserve() noexcept {
     const std::size_t capacity = *options_.capacity;
     std::size_t held = reserved_.load(std::memory_order_relaxed);
