@@ -6,8 +6,13 @@
 // skip_bad_records skips exactly the bad records; what load does with cached entries and the
 // capacity; save errors (missing directory, a directory in the way, a write that fails) remove the
 // temporary file and keep the old one; and a save while writers run is one consistent point in
-// time. The SIGKILL crash test is persistence_crash_test.cpp.
+// time. Also: skip_bad_records stays linear on a crafted file, never reads a record out of a
+// damaged record's device id when its length holds, and load refuses devices and FIFOs. The
+// SIGKILL crash test is persistence_crash_test.cpp.
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -19,10 +24,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <latch>
 #include <limits>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -161,6 +168,27 @@ std::vector<std::size_t> record_offsets(const std::vector<Entry>& entries) {
     offsets.push_back(offsets.back() + 12 + 38 + e.ip.bytes().size() + e.device_id.size());
   }
   return offsets;
+}
+
+// A valid header announcing `records` records, followed by `body`.
+std::vector<unsigned char> state_file(std::uint64_t records,
+                                      const std::vector<unsigned char>& body = {}) {
+  std::vector<unsigned char> file(devcache::detail::state_magic.begin(),
+                                  devcache::detail::state_magic.end());
+  devcache::detail::put_le(file, devcache::persistence_format_version);
+  devcache::detail::put_le(file, std::uint32_t{0});
+  devcache::detail::put_le(file, records);
+  devcache::detail::put_le(file, std::int64_t{1'700'000'000'000'000'000});
+  devcache::detail::put_le(file, devcache::detail::state_crc(file));
+  file.insert(file.end(), body.begin(), body.end());
+  return file;
+}
+
+// The bytes of one valid record for `e`.
+std::vector<unsigned char> record_bytes(const Entry& e) {
+  std::vector<unsigned char> bytes;
+  devcache::detail::append_record(bytes, e, anchor(), "test");
+  return bytes;
 }
 
 // Everything but the times, which move with the wall clock between a save and a load.
@@ -461,6 +489,31 @@ TEST_CASE("persistence: foreign, other-version, empty, missing and padded files"
   SECTION("a directory") {
     const PersistenceError e = error_of([&] { devcache::load(cache, dir.path()); });
     CHECK(e.code() == std::errc::is_a_directory);
+    CHECK_THAT(e.what(),
+               Contains(dir.path().string() + "\": it is a directory, not a regular file"));
+  }
+  SECTION("a character device: /dev/null (and /dev/zero, which would never end)") {
+    const PersistenceError e = error_of([&] { devcache::load(cache, "/dev/null"); });
+    CHECK(e.code() == std::errc::invalid_argument);
+    CHECK(e.path() == "/dev/null");
+    // Checked before /dev/zero: without the check, reading it would run until std::bad_alloc.
+    REQUIRE_THAT(e.what(), Contains("\"/dev/null\": it is a character device, not a regular file"));
+    const PersistenceError zero = error_of([&] { devcache::load(cache, "/dev/zero"); });
+    CHECK_THAT(zero.what(), Contains("\"/dev/zero\": it is a character device"));
+  }
+  SECTION("a FIFO with no writer: refused, not waited on") {
+    const fs::path fifo = dir / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::future<std::string> message = std::async(std::launch::async, [&] {
+      return std::string(error_of([&] { devcache::load_entries<ManualClock>(fifo); }).what());
+    });
+    // No timing is asserted: this only ends a load that waits for a writer (open(2) of a FIFO
+    // blocks without one), so that the failure shows instead of a hung test.
+    if (message.wait_for(30s) == std::future_status::timeout) {
+      const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (writer >= 0) ::close(writer);
+    }
+    CHECK_THAT(message.get(), Contains("it is a FIFO (named pipe), not a regular file"));
   }
   SECTION("bytes after the last record") {
     devcache::save_entries(varied_entries(), path, anchor());
@@ -522,6 +575,169 @@ TEST_CASE("persistence: skip_bad_records counts exactly what it skips", "[persis
   CHECK(report.skipped_bytes == (offsets[5] - offsets[3]) + (offsets[13] - offsets[10]));
   for (const std::uint64_t n : std::array<std::uint64_t, 5>{3, 4, 10, 11, 12})
     CHECK(!cache.get_device_entry_by_mac(mac(n)));
+}
+
+TEST_CASE("persistence: the CRC of a byte range follows from prefix CRCs (what RangeCrc relies on)",
+          "[persistence]") {
+  std::mt19937_64 random(7);
+  std::vector<unsigned char> bytes(5000);
+  for (unsigned char& b : bytes) b = static_cast<unsigned char>(random());
+  const auto crc = [&](std::size_t a, std::size_t b) {
+    return static_cast<std::uint32_t>(crc32_z(0UL, bytes.data() + a, b - a));
+  };
+  std::vector<std::size_t> offsets;
+  for (int i = 0; i < 200; ++i) offsets.push_back(100 + random() % (bytes.size() - 100 + 1));
+  // The identity, for zlib's CRC and any bytes A before B: crc(B) = crc(AB) ^ combine(crc(A), 0,
+  // len(B)), with A starting anywhere (here at 0, or at 100: RangeCrc's base).
+  for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
+    const std::size_t a = std::min(offsets[i], offsets[i + 1]);
+    const std::size_t b = std::max(offsets[i], offsets[i + 1]);
+    for (const std::size_t base : {std::size_t{0}, std::size_t{100}}) {
+      const std::uint32_t derived =
+          crc(base, b) ^
+          static_cast<std::uint32_t>(crc32_combine(crc(base, a), 0, static_cast<z_off_t>(b - a)));
+      CHECK(derived == crc(a, b));
+    }
+  }
+  const devcache::detail::RangeCrc ranges(bytes, 100, offsets);
+  CHECK(ranges.bytes_read() == *std::max_element(offsets.begin(), offsets.end()) - 100);
+  for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
+    const std::size_t a = std::min(offsets[i], offsets[i + 1]);
+    const std::size_t b = std::max(offsets[i], offsets[i + 1]);
+    CHECK(ranges.crc(a, b) == crc(a, b));
+  }
+  const std::size_t unnamed = [&] {
+    std::size_t n = 100;
+    while (std::find(offsets.begin(), offsets.end(), n) != offsets.end()) ++n;
+    return n;
+  }();
+  CHECK(!ranges.crc(unnamed, offsets[0]).has_value());
+}
+
+TEST_CASE("persistence: skip_bad_records checksums each byte a bounded number of times",
+          "[persistence]") {
+  // Before RangeCrc, each tag after a bad record had its record's CRC computed over the length it
+  // claims; a file of tags that each claim to reach nearly to the end took O(n^2) (~18 s for
+  // 1 MiB). The parser counts the bytes it runs the CRC over: linear means a small multiple of the
+  // file size (the first bad record's own claim, read directly, plus one pass for RangeCrc), where
+  // the old loader read about n^2 / 16 bytes here. No timing involved.
+  const std::string path_text = "crafted";
+  const LoadOptions skip{.skip_bad_records = true};
+  const Anchor at = anchor();
+  const auto checksummed = [&](const std::vector<unsigned char>& file,
+                               std::size_t expected_entries) {
+    devcache::detail::StateParser<ManualClock> parser(file, path_text, skip, at);
+    const devcache::LoadedEntries<ManualClock> loaded = parser.parse();
+    CHECK(loaded.entries.size() == expected_entries);
+    CHECK(header_size + loaded.skipped_bytes + [&] {
+      std::size_t bytes = 0;
+      for (const Entry& e : loaded.entries) bytes += record_bytes(e).size();
+      return bytes;
+    }() == file.size());
+    return parser.checksummed_bytes();
+  };
+  constexpr std::size_t size = 256 * 1024;
+  // Every 8 bytes a tag and a size that ends the record `short_of` bytes before the end of the
+  // file: 0 is the end of the file (a consistent claim, skipped at once), 1 is not.
+  for (const std::size_t short_of : {std::size_t{1}, std::size_t{0}, std::size_t{8}}) {
+    INFO("records end " << short_of << " bytes before the end of the file");
+    std::vector<unsigned char> file = state_file(2);
+    while (file.size() + 8 <= size) {
+      file.insert(file.end(), {'D', 'R', 'E', 'C'});
+      devcache::detail::put_le(file, static_cast<std::uint32_t>(size - file.size() - 8 - short_of));
+    }
+    file.resize(size);
+    CHECK(checksummed(file, 0) <= 3 * size);
+  }
+  // Valid records, each followed by a bad one that claims to reach nearly to the end: each bad one
+  // would be read whole once, so n^2 / (record size) before.
+  {
+    std::vector<unsigned char> body;
+    constexpr std::uint64_t count = 2000;
+    for (std::uint64_t n = 0; n < count; ++n) {
+      const std::vector<unsigned char> good =
+          record_bytes({"dev-" + std::to_string(n), mac(n), ip_of(n), 80, n, {}, {}});
+      body.insert(body.end(), good.begin(), good.end());
+      body.insert(body.end(), {'D', 'R', 'E', 'C', 0, 0, 0, 0});
+    }
+    std::vector<unsigned char> file = state_file(count, body);
+    for (std::size_t at_tag = header_size; at_tag + 8 <= file.size(); ++at_tag) {
+      if (std::equal(file.begin() + static_cast<std::ptrdiff_t>(at_tag),
+                     file.begin() + static_cast<std::ptrdiff_t>(at_tag + 8),
+                     std::array<unsigned char, 8>{'D', 'R', 'E', 'C', 0, 0, 0, 0}.begin())) {
+        const auto claim = static_cast<std::uint32_t>(file.size() - at_tag - 12 - 1);
+        for (std::size_t i = 0; i < 4; ++i) {
+          file[at_tag + 4 + i] = static_cast<unsigned char>(claim >> (8 * i));
+        }
+      }
+    }
+    CHECK(checksummed(file, count) <= 3 * file.size());
+  }
+}
+
+TEST_CASE("persistence: skip_bad_records does not read a record out of a damaged record's id",
+          "[persistence]") {
+  TempDir dir;
+  const fs::path path = dir / "state";
+  // A device id holding the bytes of a complete valid record (ids are arbitrary bytes).
+  const Entry inner{"forged",
+                    MacAddress::parse("02:aa:aa:aa:aa:aa"),
+                    IpAddress::parse("10.9.9.9"),
+                    std::nullopt,
+                    7,
+                    ManualClock::time_point(1s),
+                    ManualClock::time_point(2s)};
+  const std::vector<unsigned char> inner_bytes = record_bytes(inner);
+  Entry outer{std::string(inner_bytes.begin(), inner_bytes.end()),
+              mac(1),
+              ip_of(2),
+              80,
+              1,
+              ManualClock::time_point(1s),
+              ManualClock::time_point(2s)};
+  const Entry before{
+      "before", mac(10), ip_of(10), 1, 1, ManualClock::time_point(1s), ManualClock::time_point(2s)};
+  const Entry after{
+      "after", mac(11), ip_of(11), 1, 1, ManualClock::time_point(1s), ManualClock::time_point(2s)};
+  const auto load_skipping = [&] {
+    return devcache::load_entries<ManualClock>(path, {.skip_bad_records = true}, anchor());
+  };
+
+  SECTION("the damaged record alone: its end is the end of the file") {
+    devcache::save_entries(std::vector<Entry>{outer}, path, anchor());
+    std::vector<unsigned char> file = read_file(path);
+    file[header_size + 8] ^= 0x01;  // a bit of the MAC: the record's checksum fails
+    write_file(path, file);
+    const auto loaded = load_skipping();
+    CHECK(loaded.entries.empty());
+    CHECK(loaded.records == 1);
+    CHECK(loaded.skipped == 1);
+    CHECK(loaded.skipped_bytes == file.size() - header_size);
+  }
+  const std::vector<Entry> three{before, outer, after};
+  devcache::save_entries(three, path, anchor());
+  std::vector<unsigned char> file = read_file(path);
+  const std::vector<std::size_t> offsets = record_offsets(three);
+  SECTION("between two records: a valid record starts at its end") {
+    file[offsets[1] + 8] ^= 0x01;
+    write_file(path, file);
+    const auto loaded = load_skipping();
+    CHECK(loaded.entries == std::vector<Entry>{before, after});
+    CHECK(loaded.skipped == 1);
+    CHECK(loaded.skipped_bytes == offsets[2] - offsets[1]);
+  }
+  SECTION("the damaged record's size field: the scan lands in the id (the documented limit)") {
+    file[offsets[1] + 4] ^= 0x01;  // the record now claims to end a byte late (or early)
+    write_file(path, file);
+    const auto loaded = load_skipping();
+    // The embedded record is returned, and the report shows more records met than announced:
+    // the bad record's start and its tail (after the embedded record) count as two.
+    CHECK(loaded.entries == std::vector<Entry>{before, inner, after});
+    CHECK(loaded.records == 3);
+    CHECK(loaded.skipped == 2);
+    CHECK(loaded.entries.size() + loaded.skipped > loaded.records);
+    CHECK(loaded.skipped_bytes == offsets[2] - offsets[1] - inner_bytes.size());
+  }
 }
 
 TEMPLATE_TEST_CASE(
