@@ -10,7 +10,7 @@
 #   --time SECONDS   how long each target runs (default 60)
 #   --build-dir DIR  where to build (default: the preset's build/fuzz)
 #   --keep           keep the scratch directory: its corpora hold the inputs the run added
-#   TARGET           mac_parse, ip_parse or map_differential (default: all three)
+#   TARGET           mac_parse, ip_parse, map_differential or state_load (default: all four)
 #
 # FUZZ_ARGS adds libFuzzer flags (e.g. FUZZ_ARGS="-dict=my.dict"). CI runs `scripts/fuzz.sh --time
 # 60`. On kernels with more than 28 bits of mmap randomisation, which Clang 14's sanitizer runtime
@@ -33,7 +33,7 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(mac_parse ip_parse map_differential)
+((${#targets[@]})) || targets=(mac_parse ip_parse map_differential state_load)
 [[ "$time_per_target" =~ ^[0-9]+$ ]] || { echo "--time wants whole seconds" >&2; exit 2; }
 
 # ASLR: re-run without it if the sanitizer runtime would die of it (see .ci/run).
