@@ -316,6 +316,21 @@ TEST_CASE("persistence: an empty cache saves a header-only file and loads as not
   CHECK(cache.size() == 1);
 }
 
+TEST_CASE("persistence: a target whose name takes all 255 bytes saves and loads", "[persistence]") {
+  // The temporary file's name adds a dot and a suffix to the target's: it used to pass the
+  // file system's 255-byte limit ("File name too long"), so such a target could never be saved.
+  ManualClock::reset();
+  TempDir dir;
+  const fs::path path = dir / std::string(255, 'n');
+  ShardedCache cache(options());
+  cache.add_device_entry("long", mac(1), ip_of(1), 80);
+  CHECK(devcache::save(cache, path).devices == 1);
+  ShardedCache loaded(options());
+  CHECK(devcache::load(loaded, path).inserted == 1);
+  CHECK(fs::file_size(path) > header_size);
+  CHECK(dir.files() == std::vector<std::string>{std::string(255, 'n')});  // no temporary file
+}
+
 TEST_CASE("persistence: 100k devices round-trip", "[persistence]") {
   ManualClock::reset();
   TempDir dir;

@@ -15,13 +15,14 @@
 // Writers wait for the copy (O(size)), not for the file: it is written after the locks are gone.
 //
 // Atomicity and durability. The file is written under a temporary name in the same directory
-// (".<name>.tmp-<pid>-<n>", created exclusively), fsync()ed, renamed over the target (rename(2)
-// replaces atomically within a file system), and then the directory is fsync()ed so that the
-// rename itself survives a power loss. Whenever a process or the machine dies, the target holds
-// the previous file or the new one, never a torn one. A crash can leave a temporary file behind;
-// nothing reads it, and removing it is safe whenever no save is running. On any error the
-// temporary file is removed, the target is left as it was, and PersistenceError says which file
-// and which call failed, with strerror.
+// (".<name>.tmp-<pid>-<n>", <name> cut to its first 200 bytes so that a target whose name takes
+// the file system's whole 255 bytes still gets one; created exclusively), fsync()ed, renamed over
+// the target (rename(2) replaces atomically within a file system), and then the directory is
+// fsync()ed so that the rename itself survives a power loss. Whenever a process or the machine
+// dies, the target holds the previous file or the new one, never a torn one. A crash can leave a
+// temporary file behind; nothing reads it, and removing it is safe whenever no save is running. On
+// any error the temporary file is removed, the target is left as it was, and PersistenceError says
+// which file and which call failed, with strerror.
 //
 // Format (version 1). Binary, little-endian, because the file exists to restore the cache
 // exactly and quickly, at a million devices too: times are integers of nanoseconds, not text to
@@ -319,9 +320,12 @@ class TempFile {
  public:
   TempFile(std::filesystem::path target, std::string target_text)
       : target_(std::move(target)), target_text_(std::move(target_text)) {
+    // The name cut to 200 bytes: the temporary name must fit in NAME_MAX (255) even when the
+    // target's does exactly. Two targets that share those bytes only make the loop below try
+    // another suffix.
     const std::string base =
-        "." + target_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-        std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()) % 1'000'000U);
+        "." + target_.filename().string().substr(0, 200) + ".tmp-" + std::to_string(::getpid()) +
+        "-" + std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()) % 1'000'000U);
     for (unsigned attempt = 0;; ++attempt) {
       path_ = target_.parent_path() / (base + "-" + std::to_string(attempt));
       const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
