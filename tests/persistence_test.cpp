@@ -690,6 +690,33 @@ TEST_CASE("persistence: skip_bad_records checksums each byte a bounded number of
   }
 }
 
+TEST_CASE("persistence: skip_bad_records keeps intact records a damaged size field jumps over",
+          "[persistence]") {
+  // A size field damaged so that the record claims to end exactly where a later record starts:
+  // resuming at that claimed end lost the intact records in between (found by a review: 16 of
+  // 9,600 single-bit flips of size fields lost 469 records each).
+  TempDir dir;
+  const fs::path path = dir / "state";
+  std::vector<Entry> four;
+  for (std::uint64_t n = 0; n < 4; ++n) {
+    four.push_back(Entry{"ten-bytes" + std::to_string(n), mac(n), ip_of(2 * n), 1, n,
+                         ManualClock::time_point(1s), ManualClock::time_point(2s)});
+  }
+  devcache::save_entries(four, path, anchor());
+  std::vector<unsigned char> file = read_file(path);
+  const std::vector<std::size_t> offsets = record_offsets(four);
+  REQUIRE(offsets[1] - offsets[0] == offsets[2] - offsets[1]);  // records of one size
+  const std::size_t record = offsets[1] - offsets[0];
+  REQUIRE(record == 64);
+  file[offsets[0] + 4] ^= 0x40;  // the body size grows by 64: it now claims to end at offsets[2]
+  write_file(path, file);
+  const auto loaded =
+      devcache::load_entries<ManualClock>(path, {.skip_bad_records = true}, anchor());
+  CHECK(loaded.entries == std::vector<Entry>(four.begin() + 1, four.end()));
+  CHECK(loaded.skipped == 1);
+  CHECK(loaded.skipped_bytes == record);
+}
+
 TEST_CASE("persistence: skip_bad_records does not read a record out of a damaged record's id",
           "[persistence]") {
   TempDir dir;

@@ -155,7 +155,9 @@ struct LoadOptions {
   /// 4) when its tag and size field were readable and that end agrees with what follows: it is
   /// the end of the file, or a valid record starts there. The damaged record's bytes are then
   /// never read as records, which matters because a device id may hold any bytes, a whole valid
-  /// record included. Otherwise (a damaged tag or size field, or two damaged records in a row) it
+  /// record included; unless valid records inside its claimed extent follow one another exactly
+  /// up to that end (a damaged size field that happens to land on a later record's start), which
+  /// are then read. Otherwise (a damaged tag or size field, or two damaged records in a row) it
   /// scans forward from the bad record's second byte for the next record that passes its checksum
   /// and validation. That scan can land inside a damaged record's device id and return a record
   /// embedded there; LoadedEntries::skipped then tends to show more records than the header
@@ -709,28 +711,46 @@ class StateParser {
   // it agrees with what follows (the end of the file, or a record that parses starts there), so
   // that nothing inside the bad record is taken for a record; else the next record after `pos`
   // that parses, or the end of the file (see LoadOptions::skip_bad_records).
+  //
+  // A claimed end that agrees can still be wrong: a damaged size field (or bytes lost inside the
+  // record) can land it on a later record's start, past intact records. So the bad record's
+  // extent is searched too: if valid records start inside it and follow one another exactly up
+  // to the claimed end, they are records, not bytes of the bad one, and reading goes on at the
+  // first of them. (A record embedded in a device id is followed by the rest of the id and the bad
+  // record's own checksum: a chain from it reaches the claimed end only by a 1-in-2^32 coincidence
+  // of checksums, or by forgery.) Both searches stay within the extent, so this is O(extent).
   std::size_t after_bad_record(std::size_t pos, const Problem& problem, std::uint64_t index) {
     if (problem.end) {
+      const std::size_t end = *problem.end;
       BasicDeviceEntry<Clock> scratch;
-      if (*problem.end == file_.size() || !parse_record(*problem.end, index, scratch)) {
-        return *problem.end;
+      if (end == file_.size() || !parse_record(end, index, scratch)) {
+        const std::size_t first = resync(pos + 1, index, end);
+        return first < end && chain_reaches(first, end, index) ? first : end;
       }
     }
-    return resync(pos + 1, index);
+    return resync(pos + 1, index, file_.size());
   }
 
-  // The offset of the first record from `from` on that parses (the caller then reads it), or the
-  // end of the file. Each record tried costs O(log n) with ranges_, not its claimed size; the
-  // ranges scanned after successive bad records do not overlap (each ends at a record that the
-  // caller then reads past), so all scanning takes O(file size).
-  std::size_t resync(std::size_t from, std::uint64_t index) {
+  // Whether records that parse follow one another from `from` up to exactly `end`.
+  bool chain_reaches(std::size_t from, std::size_t end, std::uint64_t index) {
     BasicDeviceEntry<Clock> scratch;
-    for (std::size_t pos = from; pos + state_min_record <= file_.size(); ++pos) {
+    std::size_t pos = from;
+    while (pos < end && !parse_record(pos, index, scratch)) pos += record_size_;
+    return pos == end;
+  }
+
+  // The offset of the first record that starts in [from, limit) and parses (the caller then reads
+  // it), or `limit` if none does. Each record tried costs O(log n) with ranges_, not its claimed
+  // size; the ranges scanned after successive bad records do not overlap (each ends where the
+  // caller reads on), so all scanning takes O(file size).
+  std::size_t resync(std::size_t from, std::uint64_t index, std::size_t limit) {
+    BasicDeviceEntry<Clock> scratch;
+    for (std::size_t pos = from; pos < limit && pos + state_min_record <= file_.size(); ++pos) {
       const unsigned char* r = file_.data() + pos;
       if (!std::equal(state_record_tag.begin(), state_record_tag.end(), r)) continue;
       if (!parse_record(pos, index, scratch)) return pos;
     }
-    return file_.size();
+    return limit;
   }
 
   std::span<const unsigned char> file_;
@@ -816,26 +836,28 @@ LoadedEntries<Clock> load_entries(const std::filesystem::path& path,
                                         detail::errno_text(error)),
                             path_text, std::error_code(error, std::generic_category()));
   };
-  // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one, forever perhaps,
-  // before the check below could refuse it. O_NOCTTY: a terminal must not become ours.
-  const detail::FileDescriptor fd(
-      ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-  if (fd.get() < 0) throw io_error("cannot open it", errno);
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) throw io_error("cannot stat it", errno);
-  // Only a regular file: reading /dev/zero never ends (until std::bad_alloc), and a FIFO waits
-  // for its writer. fstat, not stat before the open: what is checked is what will be read.
-  if (!S_ISREG(info.st_mode)) {
+  // Only a regular file: reading /dev/zero never ends (until std::bad_alloc), and opening a
+  // FIFO waits for a writer, perhaps forever. So the path is checked before it is opened, and
+  // what was opened is checked again (fstat: it may have been replaced in between). A plain
+  // blocking open, not O_NONBLOCK: on a regular file under a lease (Samba oplocks, NFS
+  // delegations) that fails with EAGAIN where a blocking open waits for the lease to be released.
+  // Left: a path replaced by a FIFO between the two checks still blocks the open.
+  const auto refuse_unless_regular = [&](const struct stat& info) {
+    if (S_ISREG(info.st_mode)) return;
     const int error = S_ISDIR(info.st_mode) ? EISDIR : EINVAL;
     throw PersistenceError(
         fmt::format(R"(devcache: cannot load "{}": it is {}, not a regular file)", path_text,
                     detail::file_type_name(info.st_mode)),
         path_text, std::error_code(error, std::generic_category()));
-  }
-  const int status_flags = ::fcntl(fd.get(), F_GETFL);
-  if (status_flags < 0 || ::fcntl(fd.get(), F_SETFL, status_flags & ~O_NONBLOCK) != 0) {
-    throw io_error("cannot clear O_NONBLOCK", errno);
-  }
+  };
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) throw io_error("cannot open it", errno);
+  refuse_unless_regular(info);
+  // O_NOCTTY: were it replaced by a terminal, that must not become ours.
+  const detail::FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) throw io_error("cannot open it", errno);
+  if (::fstat(fd.get(), &info) != 0) throw io_error("cannot stat it", errno);
+  refuse_unless_regular(info);
   std::vector<unsigned char> file(static_cast<std::size_t>(info.st_size));
   std::size_t size = 0;
   for (;;) {
