@@ -65,9 +65,10 @@ DeviceCacheOptions options(std::size_t shards = 8) {
   return o;
 }
 
-std::set<MacAddress> macs_of(const std::vector<Entry>& entries) {
+template <class AnyEntry>
+std::set<MacAddress> macs_of(const std::vector<AnyEntry>& entries) {
   std::set<MacAddress> out;
-  for (const Entry& e : entries) out.insert(e.mac);
+  for (const AnyEntry& e : entries) out.insert(e.mac);
   return out;
 }
 
@@ -669,13 +670,44 @@ TEMPLATE_TEST_CASE("DeviceCache: ages of extreme times saturate instead of overf
   REQUIRE(cache.update_cache_entry_by_mac(mac(2), future));
 
   CHECK(macs_of(cache.collect_entries_newer_than(60s)) == macs(2, 3));
-  CHECK(macs_of(cache.collect_entries_newer_than(std::chrono::nanoseconds::max())) ==
-        macs(1, 2, 3));
+  // The exact complement of a sweep even at the largest age: time_point::min() is older.
+  CHECK(macs_of(cache.collect_entries_newer_than(std::chrono::nanoseconds::max())) == macs(2, 3));
   CHECK(macs_of(cache.collect_entries_newer_than(std::uint64_t{1} << 63U)) == macs(1, 2, 3));
   CHECK(macs_of(cache.sweep_all_expired()) == macs(1));
   ManualClock::advance(300s);
   CHECK(macs_of(cache.sweep_all_expired()) == macs(3));  // the one from the future stays
   CHECK(macs_of(cache.collect_entries_newer_than(1ns)) == macs(2));
+}
+
+// A clock that counts microseconds, as some platforms' clocks do: its time_points reach far past
+// what nanoseconds can hold.
+struct MicrosecondClock {
+  using rep = std::int64_t;
+  using period = std::micro;
+  using duration = std::chrono::microseconds;
+  using time_point = std::chrono::time_point<MicrosecondClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point(std::chrono::seconds(4600)); }
+};
+
+TEST_CASE("DeviceCache: ages saturate on a clock coarser than nanoseconds",
+          "[device_cache][aging]") {
+  // Converting such a clock's extreme times to nanoseconds overflowed before the subtraction
+  // (found by a review: a device last seen at time_point::max() was swept).
+  DeviceCacheOptions o = options();
+  o.aging_time = 300s;
+  devcache::DeviceCache<devcache::ShardedMap, MicrosecondClock> cache(o);
+  using UsEntry = devcache::BasicDeviceEntry<MicrosecondClock>;
+  for (std::uint32_t n = 1; n <= 3; ++n) cache.add_device_entry(id(n), mac(n), ip4(n));
+  UsEntry never = *cache.get_device_entry_by_mac(mac(1));
+  never.last_seen = UsEntry::time_point::min();
+  REQUIRE(cache.update_cache_entry_by_mac(mac(1), never));
+  UsEntry future = *cache.get_device_entry_by_mac(mac(2));
+  future.last_seen = UsEntry::time_point::max();
+  REQUIRE(cache.update_cache_entry_by_mac(mac(2), future));
+  CHECK(macs_of(cache.collect_entries_newer_than(60s)) == macs(2, 3));
+  CHECK(macs_of(cache.sweep_all_expired()) == macs(1));
+  CHECK(cache.size() == 2);
 }
 
 TEMPLATE_TEST_CASE("DeviceCache: a bounded sweep covers every shard over several calls",

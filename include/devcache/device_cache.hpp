@@ -547,30 +547,26 @@ class DeviceCache {
 
   /// The devices seen within `max_age` of now: Clock::now() - last_seen < max_age. This is the
   /// exact complement of what a sweep at the same moment with aging_time == max_age expires.
-  /// Any last_seen is handled, time_point::min() and max() included (the age saturates instead
-  /// of overflowing); nanoseconds::max() means any age.
+  /// Any last_seen is handled, time_point::min() and max() included: the age saturates instead
+  /// of overflowing, so a device last seen at time_point::min() is older than any max_age.
   /// Locks each shard shared in turn.
   [[nodiscard]] std::vector<entry_type> collect_entries_newer_than(
       std::chrono::nanoseconds max_age) const {
     const time_point now = Clock::now();
-    if (max_age == std::chrono::nanoseconds::max()) {
-      return collect_if([](const entry_type&) { return true; });
-    }
     return collect_if([now, max_age](const entry_type& e) {
       return detail::age_ns(now, e.last_seen) < max_age.count();
     });
   }
 
   /// collect_entries_newer_than(std::chrono::seconds(seconds)), as the original API took it.
-  /// Values too large for nanoseconds (over 292 years) mean "any age".
+  /// Values too large for nanoseconds (over 292 years) mean "any age": every device.
   /// Locks each shard shared in turn.
   [[nodiscard]] std::vector<entry_type> collect_entries_newer_than(std::uint64_t seconds) const {
     constexpr auto max_seconds = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::nanoseconds::max()).count());
+    if (seconds >= max_seconds) return collect_if([](const entry_type&) { return true; });
     return collect_entries_newer_than(
-        seconds >= max_seconds
-            ? std::chrono::nanoseconds::max()
-            : std::chrono::nanoseconds(std::chrono::seconds(static_cast<std::int64_t>(seconds))));
+        std::chrono::nanoseconds(std::chrono::seconds(static_cast<std::int64_t>(seconds))));
   }
 
   /// The devices whose IP address's text form (IpAddress::to_string) starts with `prefix`, as the
