@@ -668,10 +668,10 @@ class DeviceCache {
   /// `max_shards` shards after where the previous call stopped (a shared cursor, so calls from
   /// several threads still cover the shards in turn), and returns them. Call it from a timer:
   /// shard_count() / max_shards calls sweep the whole cache. Returns nothing if aging is disabled.
-  /// Counted in stats as expirations. Locks at most `max_shards` shards exclusive, one at a time;
-  /// O(shard size + capacity) each. Throws: std::bad_alloc; the devices already removed then stay
-  /// removed and counted, but are lost with the result: the overload that appends to the caller's
-  /// vector keeps them.
+  /// Counted in stats as expirations.
+  /// Locks at most `max_shards` shards exclusive, one at a time; O(shard size + capacity) each.
+  /// Throws: std::bad_alloc; the devices already removed then stay removed and counted, but are
+  /// lost with the result: the overload that appends to the caller's vector keeps them.
   std::vector<entry_type> sweep_expired(std::size_t max_shards = 1) {
     std::vector<entry_type> removed;
     sweep_expired(removed, max_shards);
