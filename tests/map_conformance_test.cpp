@@ -1419,6 +1419,11 @@ struct DivHash {
 struct ConstantHash {
   std::size_t operator()(u64) const noexcept { return 7; }
 };
+// Keys from 10^9 on share one hash; the others hash to themselves.
+struct SharedAboveHash {
+  static constexpr u64 first_shared = 1'000'000'000;
+  std::size_t operator()(u64 k) const noexcept { return k >= first_shared ? 42 : k; }
+};
 }  // namespace
 
 TEST_CASE("ShardedMap stays correct with a constant hash (saturated distances)",
@@ -1560,6 +1565,32 @@ TEST_CASE("CuckooMap cannot store more than 8 keys with one hash", "[cuckoo_map]
   require_contents(map, inserted);  // unchanged and usable
   CHECK(map.erase(0));
   CHECK(map.insert(100, u64{100}));
+}
+
+TEST_CASE("CuckooMap: keys sharing one hash grow a populated table at most once before it throws",
+          "[cuckoo_map][memory]") {
+  // No growth separates keys with one hash, but libcuckoo doubles a table whose insert finds no
+  // room until its load factor falls below a minimum. With libcuckoo's default minimum (0.05),
+  // 9 such keys took a table of 100,000 entries (0.38 full) through three doublings, from 8.5 to
+  // 40 MiB, before the throw. CuckooMap sets the minimum to 0.25: one doubling here.
+  CuckooMap<u64, u64, SharedAboveHash> map(0, HashSeed::fixed(3));
+  constexpr u64 count = 100'000;
+  for (u64 i = 0; i < count; ++i) REQUIRE(map.insert(i, i));
+  const std::size_t before = map.allocated_bytes();
+  u64 inserted = 0;
+  bool threw = false;
+  for (u64 i = 0; i < 20 && !threw; ++i) {
+    try {
+      if (map.insert(SharedAboveHash::first_shared + i, i)) ++inserted;
+    } catch (const libcuckoo::load_factor_too_low&) {
+      threw = true;
+    }
+  }
+  CHECK(threw);
+  CHECK(inserted <= 8);
+  CHECK(map.size() == count + inserted);
+  CHECK(map.allocated_bytes() < 2 * before);
+  CHECK(map.find(count - 1) == count - 1);
 }
 
 TEST_CASE(

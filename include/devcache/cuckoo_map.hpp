@@ -1,8 +1,10 @@
 // devcache/cuckoo_map.hpp — CuckooMap: ShardedMap's interface over libcuckoo's cuckoohash_map.
 //
-// CuckooMap has ShardedMap's public interface, member for member (sharded_map.hpp documents the
-// shared semantics: no reference escapes a lock, callbacks run under the lock and must not call
-// back into the map, single-key insertion gives the strong guarantee). The engine differs:
+// CuckooMap has ShardedMap's public interface, member for member, except ShardedMap's own
+// max_probe_length() and batch_prefetch_distance, which describe its Robin Hood tables (a cuckoo
+// probe is always one or two buckets). sharded_map.hpp documents the shared semantics: no
+// reference escapes a lock, callbacks run under the lock and must not call back into the map,
+// single-key insertion gives the strong guarantee. The engine differs:
 //
 //   ShardedMap  a few dozen Robin Hood tables, each behind one reader-writer lock. Lookups share
 //               their shard's lock; whole-map work goes shard by shard; size() is cheap.
@@ -27,7 +29,9 @@
 //   preempted while holding a bucket lock makes the others spin away their time slices.
 // - A key can live in only two buckets of 4 slots. If more than 8 keys have the same hash (possible
 //   only with a Hash that maps distinct keys to one value, or a fixed seed and chosen keys), growth
-//   cannot help and insert throws libcuckoo::load_factor_too_low. ShardedMap stays correct there.
+//   cannot help and insert throws libcuckoo::load_factor_too_low, after doubling the table while
+//   it is over a quarter full (at most twice; the memory stays allocated). ShardedMap stays
+//   correct there.
 // - Out of memory: libcuckoo 0.3.1 swaps its bucket array out before it allocates the larger one,
 //   so a std::bad_alloc from growing leaves the map with no bucket array; using it afterwards
 //   crashes (a hidden test in map_conformance_test shows it). ShardedMap's growth is strongly
@@ -168,6 +172,13 @@ class CuckooMap {
   // own default, the lock array is full-size from the start and is never replaced.
   static constexpr std::size_t max_lock_count = std::size_t{1} << 16;
   static constexpr std::size_t initial_capacity = max_lock_count * table_type::slot_per_bucket();
+  // When an insert finds no free slot, libcuckoo doubles the table unless its load factor is
+  // below this, and then throws load_factor_too_low. Its default, 0.05, let 9 keys with one hash
+  // (which no growth can separate) double a table holding 100,000 entries three times before the
+  // throw, keeping the memory: 8.5 MiB became 40 MiB. With the keyed hash spreading keys, a cuckoo
+  // table of 4-slot buckets finds room far beyond a quarter full, so below that growth is never
+  // what an insert needs: at most two doublings now precede the throw (from nearly full).
+  static constexpr double min_load_factor = 0.25;
   static constexpr std::size_t lock_bytes = 64;
   // Bytes per slot of libcuckoo's bucket array: the entry, its partial key, its occupied flag.
   static constexpr std::size_t slot_bytes =
@@ -191,6 +202,7 @@ class CuckooMap {
         seed_(seed),
         table_(initial_capacity, TableHash{this}, TableEqual{this}, table_allocator(alloc)) {
     static_cast<void>(shard_count);
+    table_.minimum_load_factor(min_load_factor);
   }
 
   CuckooMap(const CuckooMap&) = delete;
