@@ -5,6 +5,13 @@
 // builds (NDEBUG not defined, or DEVCACHE_REENTRANCY_CHECK=1) every public map operation checks a
 // thread-local list of the maps whose callbacks are running on this thread, and aborts with a
 // message naming the operation instead of hanging. In release builds the check compiles to nothing.
+//
+// The two versions of CallbackScope differ in size and behaviour, so each lives in an inline
+// namespace of its own: a program that links files built with and without NDEBUG then has two
+// classes with different names, not one name with two layouts (an ODR violation that let a
+// release file's 1-byte object be built by the debug constructor, which writes 16 bytes: a stack
+// overflow). In such a program a map operation checks or not depending on which file's copy of it
+// the linker kept; tests/reentrancy_mixed_*.cpp.
 #pragma once
 
 #include <cstdio>
@@ -21,6 +28,8 @@
 namespace devcache::detail {
 
 #if DEVCACHE_REENTRANCY_CHECK
+
+inline namespace reentrancy_checked {
 
 [[noreturn]] inline void reentrancy_violation(const char* map_type,
                                               const char* operation) noexcept {
@@ -57,7 +66,11 @@ class CallbackScope {
   const CallbackScope* prev_;
 };
 
+}  // namespace reentrancy_checked
+
 #else
+
+inline namespace reentrancy_unchecked {
 
 class CallbackScope {
  public:
@@ -65,6 +78,8 @@ class CallbackScope {
   static void check(const void* /*owner*/, const char* /*map_type*/,
                     const char* /*operation*/) noexcept {}
 };
+
+}  // namespace reentrancy_unchecked
 
 #endif
 
