@@ -203,7 +203,8 @@ struct CacheStats {
   std::uint64_t lookups = 0;
   /// get_device_entry_by_mac[_str] calls that found nothing.
   std::uint64_t misses = 0;
-  /// update_cache_entry_by_mac[_str] (and restore_device_entry) calls that replaced an entry.
+  /// update_cache_entry_by_mac[_str], modify_device_entry and restore_device_entry calls that
+  /// changed or replaced an entry.
   std::uint64_t updates = 0;
   /// remove_device calls that removed a device.
   std::uint64_t removals = 0;

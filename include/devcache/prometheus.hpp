@@ -36,7 +36,8 @@
 //   devcache_heartbeats_total         counter  heartbeats recorded for a cached device
 //   devcache_lookups_total            counter  lookups by MAC, hits and misses
 //   devcache_lookup_misses_total      counter  lookups by MAC that found nothing
-//   devcache_updates_total            counter  entries replaced by update_cache_entry_by_mac
+//   devcache_updates_total            counter  entries changed by update_cache_entry_by_mac,
+//                                              modify_device_entry or a restore that replaced one
 //   devcache_removals_total           counter  devices removed by remove_device
 //   devcache_expirations_total        counter  devices expired by aging sweeps
 //   devcache_evictions_total          counter  devices evicted to make room
@@ -122,7 +123,7 @@ inline constexpr std::array<PrometheusMetric, 16> prometheus_metrics{{
      "Lookups by MAC address that found no device.",
      [](const CacheStats& s) { return static_cast<double>(s.misses); }},
     {"devcache_updates_total", ::prometheus::MetricType::Counter,
-     "Cached entries replaced by an update.",
+     "Cached entries changed by an update, a modification or a restore that replaced them.",
      [](const CacheStats& s) { return static_cast<double>(s.updates); }},
     {"devcache_removals_total", ::prometheus::MetricType::Counter,
      "Devices removed from the cache on request.",

@@ -128,7 +128,8 @@ class ShardedMap {
   ShardedMap() : ShardedMap(default_shard_count()) {}
 
   /// A map with `shard_count` shards (rounded up to a power of two; 0 means the default).
-  /// Throws: std::invalid_argument if shard_count exceeds max_shard_count; std::bad_alloc.
+  /// Throws: std::invalid_argument if shard_count exceeds max_shard_count; std::bad_alloc;
+  /// std::system_error if the default `seed` (HashSeed::random()) cannot be drawn.
   explicit ShardedMap(std::size_t shard_count, HashSeed seed = HashSeed::random(),
                       const Hash& hash = Hash(), const KeyEqual& equal = KeyEqual(),
                       const Allocator& alloc = Allocator())
@@ -175,8 +176,8 @@ class ShardedMap {
 
   /// Inserts (key, value) if the key is absent; returns true if it inserted.
   /// Locks one shard exclusive. Amortised O(1); a shard's growth is O(shard size).
-  /// Throws: whatever Hash, KeyEqual or Value's constructor throw, std::bad_alloc; the map is then
-  /// unchanged.
+  /// Throws: whatever Hash, KeyEqual, Key's copy (the key is copied into the entry) or Value's
+  /// constructor throw, std::bad_alloc; the map is then unchanged.
   template <class V = Value>
   requires std::constructible_from<Value, V&&>
   bool insert(const Key& key, V&& value) { return try_emplace(key, std::forward<V>(value)); }
@@ -434,7 +435,9 @@ class ShardedMap {
   // Erasure
 
   /// Erases the key; returns true if it was present. Locks one shard exclusive.
-  /// Throws: whatever Hash or KeyEqual throw.
+  /// Throws: whatever Hash or KeyEqual throw; and, only with a Hash that may throw and a cluster
+  /// whose distances saturated (a flood of colliding hashes), std::bad_alloc from the list of
+  /// hashes computed before anything moves. The map is then unchanged.
   bool erase(const Key& key) {
     check("erase");
     const std::uint64_t h = hash(key);
@@ -448,7 +451,8 @@ class ShardedMap {
 
   /// Erases the key if pred(const Value&) is true, in one atomic step; returns true if it erased.
   /// Locks one shard exclusive; pred runs under it and must not call into this map.
-  /// Throws: whatever Hash, KeyEqual or pred throw (nothing is then erased).
+  /// Throws: whatever Hash, KeyEqual or pred throw, or std::bad_alloc as erase() (nothing is then
+  /// erased).
   template <class Pred>
   requires std::predicate<Pred&, const Value&>
   bool erase_if(const Key& key, Pred&& pred) {
