@@ -651,6 +651,21 @@ TEMPLATE_TEST_CASE("DeviceCache: aging removes exactly the devices not seen with
   CHECK(cache.sweep_all_expired().size() == 1);
 }
 
+// Adds devices 1 to 3, then stores device 1 as last seen at its clock's time_point::min() and
+// device 2 at time_point::max() (device 3 was seen now).
+template <class Cache>
+void add_devices_seen_at_extremes(Cache& cache) {
+  using CacheEntry = typename Cache::entry_type;
+  for (std::uint32_t n = 1; n <= 3; ++n) cache.add_device_entry(id(n), mac(n), ip4(n));
+  const auto store_last_seen = [&cache](std::uint64_t n, typename CacheEntry::time_point t) {
+    CacheEntry e = *cache.get_device_entry_by_mac(mac(n));
+    e.last_seen = t;
+    REQUIRE(cache.update_cache_entry_by_mac(mac(n), e));
+  };
+  store_last_seen(1, CacheEntry::time_point::min());
+  store_last_seen(2, CacheEntry::time_point::max());
+}
+
 TEMPLATE_TEST_CASE("DeviceCache: ages of extreme times saturate instead of overflowing",
                    "[device_cache][aging]", ShardedCache, CuckooCache) {
   // last_seen comes from callers and files, so it can be any time_point. now - last_seen
@@ -661,13 +676,7 @@ TEMPLATE_TEST_CASE("DeviceCache: ages of extreme times saturate instead of overf
   DeviceCacheOptions o = options();
   o.aging_time = 300s;
   TestType cache(o);
-  for (std::uint32_t n = 1; n <= 3; ++n) cache.add_device_entry(id(n), mac(n), ip4(n));
-  Entry never = *cache.get_device_entry_by_mac(mac(1));
-  never.last_seen = Entry::time_point::min();
-  REQUIRE(cache.update_cache_entry_by_mac(mac(1), never));
-  Entry future = *cache.get_device_entry_by_mac(mac(2));
-  future.last_seen = Entry::time_point::max();
-  REQUIRE(cache.update_cache_entry_by_mac(mac(2), future));
+  add_devices_seen_at_extremes(cache);
 
   CHECK(macs_of(cache.collect_entries_newer_than(60s)) == macs(2, 3));
   // The exact complement of a sweep even at the largest age: time_point::min() is older.
@@ -697,14 +706,7 @@ TEST_CASE("DeviceCache: ages saturate on a clock coarser than nanoseconds",
   DeviceCacheOptions o = options();
   o.aging_time = 300s;
   devcache::DeviceCache<devcache::ShardedMap, MicrosecondClock> cache(o);
-  using UsEntry = devcache::BasicDeviceEntry<MicrosecondClock>;
-  for (std::uint32_t n = 1; n <= 3; ++n) cache.add_device_entry(id(n), mac(n), ip4(n));
-  UsEntry never = *cache.get_device_entry_by_mac(mac(1));
-  never.last_seen = UsEntry::time_point::min();
-  REQUIRE(cache.update_cache_entry_by_mac(mac(1), never));
-  UsEntry future = *cache.get_device_entry_by_mac(mac(2));
-  future.last_seen = UsEntry::time_point::max();
-  REQUIRE(cache.update_cache_entry_by_mac(mac(2), future));
+  add_devices_seen_at_extremes(cache);
   CHECK(macs_of(cache.collect_entries_newer_than(60s)) == macs(2, 3));
   CHECK(macs_of(cache.sweep_all_expired()) == macs(1));
   CHECK(cache.size() == 2);
