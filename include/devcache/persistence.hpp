@@ -246,8 +246,7 @@ T get_le(const unsigned char* p) noexcept {
 // Clock time -> wall-clock nanoseconds since the Unix epoch: wall + (t - clock).
 template <class Clock>
 std::int64_t to_wall_ns(typename Clock::time_point t, const TimeAnchor<Clock>& anchor) noexcept {
-  const std::int64_t age =
-      saturating_sub(to_ns(t.time_since_epoch()), to_ns(anchor.clock.time_since_epoch()));
+  const std::int64_t age = age_ns(t, anchor.clock);
   return saturating_add(to_ns(anchor.wall.time_since_epoch()), age);
 }
 
